@@ -1,0 +1,29 @@
+// The N-API module: bindings only. All arithmetic lives in native/cpu, native/canon, native/hash.
+#include <napi.h>
+
+#include "bindings.h"
+#include "js_errors.h"
+
+namespace atoma::addon {
+namespace {
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction())
+    throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
+  set_error_class(info.Env(), info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  register_engine(env, exports);
+  register_kernels(env, exports);
+  register_hashing(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace atoma::addon
+
+static Napi::Object InitAtoma(Napi::Env env, Napi::Object exports) { return atoma::addon::Init(env, exports); }
+NODE_API_MODULE(atoma, InitAtoma)
