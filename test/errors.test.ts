@@ -59,6 +59,8 @@ describe('typed errors from the library', () => {
     await expect(attention(seeded([1, 2, 8], 1n), seeded([3, 1, 8], 1n), seeded([3, 1, 8], 1n), [3])).rejects.toThrow(code('ERR_RANGE'));
     expect(() => embedding(seeded([10, 4], 1n), [2, 10])).toThrow(code('ERR_RANGE'));
     expect(() => embedding(seeded([10, 4], 1n), [-1])).toThrow(code('ERR_RANGE'));
+    expect(() => rope(seeded([1, 1, 8], 1n), [2 ** 24 + 1])).toThrow(code('ERR_RANGE'));
+    expect(() => rope(seeded([1, 1, 8], 1n), [-3])).toThrow(code('ERR_RANGE'));
     expect(() => argmax(Tensor.zeros([3, 0]))).toThrow(code('ERR_SHAPE'));
   });
 
