@@ -234,20 +234,18 @@ void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot
                                    " is outside 0..16777216");
   if (half == 0 || heads == 0) return;
 
-  // Computed once per call, in the documented order: division, multiply, negate, exp.
+  // Computed once per call, in the documented order (canon::rope_inv_freq_f32).
   std::vector<float> inv_freq(static_cast<size_t>(half));
-  const float log_theta = canon::log_f32(theta);
   for (int64_t i = 0; i < half; ++i)
-    inv_freq[i] = canon::exp_f32(-((static_cast<float>(2 * i)) / static_cast<float>(rot_dims)) * log_theta);
+    inv_freq[i] = canon::rope_inv_freq_f32(static_cast<uint32_t>(i), static_cast<uint32_t>(rot_dims), theta);
 
   const int64_t lo_step = neox ? 1 : 2;   // x0 of pair i sits at i*lo_step
   const int64_t hi_off = neox ? half : 1; // x1 sits hi_off after x0
   for_blocks(tokens, heads * rot_dims + 32 * half, [&](int64_t t0, int64_t t1) {
     std::vector<float> cs(static_cast<size_t>(2 * half));
     for (int64_t t = t0; t < t1; ++t) {
-      const float pos = static_cast<float>(positions[t]);
       for (int64_t i = 0; i < half; ++i) {
-        float angle = pos * inv_freq[i];
+        float angle = canon::rope_angle_f32(static_cast<uint32_t>(positions[t]), inv_freq[i]);
         cs[2 * i] = canon::cos_f32(angle);
         cs[2 * i + 1] = canon::sin_f32(angle);
       }
