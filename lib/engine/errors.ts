@@ -22,6 +22,7 @@ export type AtomaErrorCode =
   | 'ERR_SIZE'
   | 'ERR_RANGE'
   | 'ERR_ALIAS'
+  | 'ERR_ARGUMENT'
   | 'ERR_DETACHED'
   | 'ERR_DISPOSED'
   | 'ERR_UNKNOWN_ISA'
