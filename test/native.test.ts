@@ -1,0 +1,27 @@
+/**
+ * The native test programs: the kernels, BLAKE3 and the canonical functions built with
+ * AddressSanitizer and UndefinedBehaviorSanitizer, and a strided smoke run of the exhaustive
+ * correct-rounding proof (the full proof is `npm run test:exhaustive`, on demand).
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { root } from './helpers.js';
+
+function sh(script: string, args: string[]) {
+  const r = spawnSync('bash', [join(root, script), ...args], { cwd: root, encoding: 'utf8', timeout: 540_000 });
+  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
+}
+
+describe('native programs', () => {
+  it('kernels, BLAKE3 and math run clean under ASan + UBSan', () => {
+    const r = sh('native/test/run-sanitized.sh', [join(root, 'build', 'sanitized')]);
+    expect(r.status, r.out.slice(-4000)).toBe(0);
+    for (const t of ['gemm_test', 'rows_test', 'blake3_test', 'math_test']) expect(r.out).toContain(`== ${t}`);
+  }, 600_000);
+
+  it('the exhaustive proof harness finds no mismatch on a strided sample', () => {
+    const r = sh('native/test/run-exhaustive.sh', ['all', '2', '1021']);
+    expect(r.status, r.out.slice(-4000)).toBe(0);
+  }, 600_000);
+});
