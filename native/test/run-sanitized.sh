@@ -31,7 +31,7 @@ for test in gemm_test rows_test blake3_test math_test; do
   extra=(); [ "$test" = math_test ] && extra=(-std=gnu++17 -lquadmath)
   g++ "${flags[@]}" "native/test/$test.cc" "${objs[@]}" "${extra[@]}" -o "$out/$test"
   echo "== $test (ASan + UBSan)"
-  if ! (cd native/test && "../../$out/$test"); then
+  if ! "$out/$test"; then
     echo "FAILED: $test"
     status=1
   fi
