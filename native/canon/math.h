@@ -15,7 +15,7 @@
 #include "hd.h"
 
 #if defined(__CUDACC__)
-#define ATOMA_HD_COLD __host__ __device__ __noinline__
+#define ATOMA_HD_COLD __host__ __device__ __noinline__ inline
 #else
 #define ATOMA_HD_COLD __attribute__((noinline, cold)) inline
 #endif

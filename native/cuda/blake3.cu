@@ -1,0 +1,67 @@
+// BLAKE3 (hash mode, 32-byte output) of device memory, and the f32 tensor digest of section 2,
+// computed on the device. One lane per 1 KiB chunk (a warp stages its 32 chunks' blocks through
+// shared memory so global loads stay coalesced), then the tree: BLAKE3's tree is the one built
+// by merging adjacent chaining values level by level and carrying an odd last one up, so
+// groups of kGroup (a power of two) consecutive CVs are whole subtrees and each block merges
+// one group; launches repeat until one value is left. The final compression carries ROOT.
+#include <vector>
+
+#include "blake3_kernel.cuh"
+#include "common.cuh"
+
+namespace atoma::cuda {
+namespace {
+
+using namespace b3;
+
+template <class Src>
+Digest run(const Src& src, uint64_t len, cudaStream_t s) {
+  const uint64_t n_chunks = chunk_count(len);
+  uint64_t n = (n_chunks + kGroup - 1) / kGroup;
+  detail::require(n <= 0x7FFFFFFFu, "blake3: input too large");
+  detail::Scratch a(n * 8 * sizeof(uint32_t), s);
+  detail::Scratch b(((n + kGroup - 1) / kGroup) * 8 * sizeof(uint32_t), s);
+  chunks_kernel<Src><<<static_cast<unsigned>(n), kGroup, 0, s>>>(src, len, n_chunks, a.as<uint32_t>());
+  detail::check_launch("blake3 chunks");
+  uint32_t* cur = a.as<uint32_t>();
+  uint32_t* nxt = b.as<uint32_t>();
+  while (n > 1) {
+    const uint64_t m = (n + kGroup - 1) / kGroup;
+    merge_kernel<<<static_cast<unsigned>(m), kGroup, 0, s>>>(cur, n, nxt);
+    detail::check_launch("blake3 merge");
+    uint32_t* t = cur;
+    cur = nxt;
+    nxt = t;
+    n = m;
+  }
+  uint32_t words[8];
+  detail::check(cudaMemcpyAsync(words, cur, sizeof(words), cudaMemcpyDeviceToHost, s),
+                "cudaMemcpyAsync(digest)");
+  detail::check(cudaStreamSynchronize(s), "cudaStreamSynchronize(digest)");
+  Digest d;
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 4; ++j) d[4 * i + j] = static_cast<uint8_t>(words[i] >> (8 * j));
+  return d;
+}
+
+}  // namespace
+
+Digest blake3(const void* data, size_t len, Stream stream) {
+  RawSource src{static_cast<const uint8_t*>(data), len,
+                (reinterpret_cast<uintptr_t>(data) & 3) == 0};
+  return run(src, len, stream);
+}
+
+Digest tensor_digest_f32(const float* data, const std::vector<uint64_t>& dims, Stream stream) {
+  detail::require(dims.size() <= static_cast<size_t>(kMaxRank), "tensor_digest: rank > 32");
+  uint64_t numel = 1;
+  for (uint64_t d : dims) {
+    detail::require(d == 0 || numel <= (uint64_t{1} << 61) / d, "tensor_digest: too many elements");
+    numel *= d;
+  }
+  TensorSource src;
+  const uint64_t len = fill_tensor_source(src, data, dims.data(), static_cast<int>(dims.size()), numel);
+  return run(src, len, stream);
+}
+
+}  // namespace atoma::cuda
