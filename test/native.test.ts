@@ -1,7 +1,8 @@
 /**
  * The native test programs: the kernels, BLAKE3 and the canonical functions built with
- * AddressSanitizer and UndefinedBehaviorSanitizer, and a strided smoke run of the exhaustive
- * correct-rounding proof (the full proof is `npm run test:exhaustive`, on demand).
+ * AddressSanitizer and UndefinedBehaviorSanitizer; the CUDA build and the CUDA kernels run on a
+ * CPU emulator; a strided smoke run of the exhaustive correct-rounding proof (the full proof is
+ * `npm run test:exhaustive`, on demand; the real-GPU check is scripts/gpu-check.sh).
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,6 +19,12 @@ describe('native programs', () => {
     const r = sh('native/test/run-sanitized.sh', [join(root, 'build', 'sanitized')]);
     expect(r.status, r.out.slice(-4000)).toBe(0);
     for (const t of ['gemm_test', 'rows_test', 'blake3_test', 'math_test']) expect(r.out).toContain(`== ${t}`);
+  }, 600_000);
+
+  it('the CUDA sources compile with nvcc, and the kernels match the CPU engine on the emulator', () => {
+    const r = sh('native/test/run-cuda-checks.sh', [join(root, 'build', 'cuda-checks')]);
+    expect(r.status, r.out.slice(-4000)).toBe(0);
+    expect(r.out.match(/^PASS$/gm)?.length).toBe(4);
   }, 600_000);
 
   it('the exhaustive proof harness finds no mismatch on a strided sample', () => {
