@@ -1,8 +1,20 @@
-// Internal: the M == 1 product with B stored [K, N], used by gemm().
+// Internal: the M == 1 product with B stored [K, N], used by gemm(), and the GEMV variant
+// selection (gemv.cu lists the variants) for benchmarks.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+namespace atoma::cuda {
+
+// Variants of gemv() with W [N, K] (identical bytes, different speed): 0 = auto (default),
+// 1 = split, 2 = fused, 3 = fused8. ATOMA_CUDA_GEMV=<name> picks the default.
+void set_gemv_variant(int variant);
+int gemv_variant();
+int gemv_variant_count();
+const char* gemv_variant_name(int variant);
+
+}  // namespace atoma::cuda
 
 namespace atoma::cuda::detail {
 

@@ -4,6 +4,7 @@
 // without a GPU (not timing, not the asynchronous-copy waits, which only the device run checks).
 //
 //   g++ -std=c++20 -O2 -ffp-contract=off -Inative -Inative/test native/test/cuda_gemm_emu_test.cc -pthread
+#include <algorithm>
 #include <cstdio>
 
 #define __shared__   // the kernels' `extern __shared__` buffers are defined below
@@ -18,7 +19,9 @@ namespace atoma::cuda::gemm_detail {
 alignas(16) float smem[(TILE_BYTES + ACC_BYTES) / sizeof(float)];
 }
 namespace atoma::cuda::gemv_detail {
-alignas(16) float smem[SMEM_BYTES / sizeof(float)];
+constexpr size_t kEmuSmem = std::max({SMEM_BYTES, fused_smem_bytes(4, 4), fused_smem_bytes(8, 2),
+                                      fused_smem_bytes(2, 3)});
+alignas(16) float smem[kEmuSmem / sizeof(float)];
 }
 
 using cuda_emu::launch;
@@ -65,13 +68,24 @@ static void gemm_case(int64_t M, int64_t N, int64_t K, bool nk, bool smem_acc, b
   }
 }
 
-static void gemv_case(int64_t N, int64_t K, int mode) {
+// variant: 0 split (partials + combine, as gemv.cu's "split"), 1 fused 4 warps x 4 stages
+// ("fused"), 2 fused 8 warps x 2 stages ("fused8"), 3 fused 2 warps x 3 stages (odd stage count,
+// rounds with an idle warp).
+static void gemv_case(int64_t N, int64_t K, int mode, int variant) {
   using namespace atoma::cuda::gemv_detail;
-  // mode 0: [N,K] vector loads; 1: [N,K] scalar loads with ldw = K + 1; 2: [K,N].
+  // mode 0: [N,K] vector loads; 1: [N,K] scalar loads with ldw = K + 1; 2: [K,N] (split only).
   const bool nk = mode != 2;
+  if (!nk && variant != 0) return;
   const int64_t ld = nk ? K + (mode == 1) : N;
   Vec x = seeded(K, K, 4), W = seeded((nk ? N : K) * ld, N, 5), bias = seeded(N, 2, 6);
   const bool bias_on = (N + K) % 2;
+  // Signed zeros and non-finite values in some rows: chunk sums of -0 products, Inf - Inf.
+  if (nk && N > 3 && K > 3) {
+    for (int64_t k = 0; k < K; ++k) W[1 * ld + k] = -0.0f;
+    W[2 * ld + K / 2] = INFINITY;
+    W[3 * ld + 0] = INFINITY;
+    W[3 * ld + K - 1] = -INFINITY;
+  }
   Vec R(N), y(N, 0.0f);
   for (int64_t j = 0; j < N; ++j) {
     float v = atoma::canon::chunked_dot(x.data(), 1, nk ? W.data() + j * ld : W.data() + j, nk ? 1 : ld, K);
@@ -79,26 +93,44 @@ static void gemv_case(int64_t N, int64_t K, int mode) {
     R[j] = v;
   }
   const int64_t n_chunks = (K + KC - 1) / KC;
-  Vec partial(std::max<int64_t>(1, n_chunks * N));
-  if (nk) {
-    const int64_t warps = ((N + ROWS - 1) / ROWS) * n_chunks;
-    const unsigned blocks = static_cast<unsigned>((warps + WARPS - 1) / WARPS);
-    launch(dim3{blocks, 1, 1}, WARPS * 32, [&] {
-      if (mode == 0) gemv_nk_partials<true>(N, K, x.data(), W.data(), ld, n_chunks, partial.data());
-      else gemv_nk_partials<false>(N, K, x.data(), W.data(), ld, n_chunks, partial.data());
-    });
+  const float* bp = bias_on ? bias.data() : nullptr;
+  if (variant == 0) {
+    Vec partial(std::max<int64_t>(1, n_chunks * N));
+    if (nk) {
+      const int64_t warps = ((N + ROWS - 1) / ROWS) * n_chunks;
+      const unsigned blocks = static_cast<unsigned>((warps + WARPS - 1) / WARPS);
+      launch(dim3{blocks, 1, 1}, WARPS * 32, [&] {
+        if (mode == 0) gemv_nk_partials<true>(N, K, x.data(), W.data(), ld, n_chunks, partial.data());
+        else gemv_nk_partials<false>(N, K, x.data(), W.data(), ld, n_chunks, partial.data());
+      });
+    } else {
+      launch(dim3{static_cast<unsigned>((N + 127) / 128), static_cast<unsigned>(n_chunks), 1}, 128,
+             [&] { gemv_kn_partials(N, K, x.data(), W.data(), ld, n_chunks, partial.data()); });
+    }
+    launch(dim3{static_cast<unsigned>((N + 255) / 256), 1, 1}, 256,
+           [&] { gemv_combine(N, n_chunks, partial.data(), bp, y.data()); });
+  } else if (n_chunks == 0) {
+    return;   // the host wrapper runs the combine kernel for K == 0 (checked with variant 0)
   } else {
-    launch(dim3{static_cast<unsigned>((N + 127) / 128), static_cast<unsigned>(n_chunks), 1}, 128,
-           [&] { gemv_kn_partials(N, K, x.data(), W.data(), ld, n_chunks, partial.data()); });
+    const int warps = variant == 1 ? 4 : variant == 2 ? 8 : 2;
+    const unsigned blocks = static_cast<unsigned>((N + FROWS - 1) / FROWS);
+    launch(dim3{blocks, 1, 1}, warps * 32, [&] {
+      const float* Wp = W.data();
+      if (variant == 1 && mode == 0) gemv_nk_fused<true, 4, 4>(N, K, x.data(), Wp, ld, bp, y.data());
+      if (variant == 1 && mode == 1) gemv_nk_fused<false, 4, 4>(N, K, x.data(), Wp, ld, bp, y.data());
+      if (variant == 2 && mode == 0) gemv_nk_fused<true, 8, 2>(N, K, x.data(), Wp, ld, bp, y.data());
+      if (variant == 2 && mode == 1) gemv_nk_fused<false, 8, 2>(N, K, x.data(), Wp, ld, bp, y.data());
+      if (variant == 3 && mode == 0) gemv_nk_fused<true, 2, 3>(N, K, x.data(), Wp, ld, bp, y.data());
+      if (variant == 3 && mode == 1) gemv_nk_fused<false, 2, 3>(N, K, x.data(), Wp, ld, bp, y.data());
+    });
   }
-  launch(dim3{static_cast<unsigned>((N + 255) / 256), 1, 1}, 256,
-         [&] { gemv_combine(N, n_chunks, partial.data(), bias_on ? bias.data() : nullptr, y.data()); });
   size_t bad = 0;
   for (int64_t j = 0; j < N; ++j) bad += !same(y[j], R[j]);
   ++g_cases;
   if (bad) {
     ++g_fail;
-    std::printf("GEMV MISMATCH N=%lld K=%lld mode=%d: %zu elements\n", (long long)N, (long long)K, mode, bad);
+    std::printf("GEMV MISMATCH N=%lld K=%lld mode=%d variant=%d: %zu elements\n", (long long)N, (long long)K,
+                mode, variant, bad);
   }
 }
 
@@ -118,9 +150,13 @@ int main() {
   gemm_case(5, 6, 0, false, true, true, 0);
   gemm_case(5, 6, 0, true, false, false, 0);
   std::printf("gemm: %d cases, %d mismatches\n", g_cases, g_fail);
-  const int64_t shapes[][2] = {{1, 1}, {3, 255}, {33, 256}, {40, 257}, {70, 700}, {5, 0}};
+  // K up to 9 chunks: several rounds for every fused shape (4, 8 and 2 warps), a partial last
+  // chunk owned by different warps, a last round with idle warps.
+  const int64_t shapes[][2] = {{1, 1}, {3, 255}, {33, 256}, {40, 257}, {70, 700}, {5, 0},
+                               {37, 1025}, {31, 2100}, {65, 2303}};
   for (auto& s : shapes)
-    for (int mode = 0; mode < 3; ++mode) gemv_case(s[0], s[1], mode);
+    for (int mode = 0; mode < 3; ++mode)
+      for (int variant = 0; variant < 4; ++variant) gemv_case(s[0], s[1], mode, variant);
   std::printf("total: %d cases, %d mismatches\n%s\n", g_cases, g_fail, g_fail ? "FAIL" : "PASS");
   return g_fail ? 1 : 0;
 }
