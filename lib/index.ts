@@ -11,4 +11,5 @@ export {
   type MatmulOptions, type RopeOptions, type UnaryOp,
 } from './engine/ops.js';
 export { blake3, createHasher, hashStream, hashFile, merkleLeaf, merkleRoot, merkleRootOfLeafHashes, type Blake3Options } from './engine/hash.js';
+export { mapFile } from './engine/files.js';
 export { info, configure, copyBandwidth, CANONICAL_ARITHMETIC_VERSION, type EngineInfo, type Isa } from './engine/config.js';

@@ -35,6 +35,7 @@ export interface NativeAddon {
   hashFile(path: string, async: true): Promise<Buffer>;
   merkleLeaf(data: Bytes): Buffer;
   merkleRoot(leafHashes: Bytes): Buffer;
+  mapFile(path: string): ArrayBuffer;
   Hasher: new (mode?: number, keyOrContext?: Bytes | string) => NativeHasher;
 }
 

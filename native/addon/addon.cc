@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_engine(env, exports);
   register_kernels(env, exports);
   register_hashing(env, exports);
+  register_files(env, exports);
   return exports;
 }
 

@@ -7,5 +7,6 @@ namespace atoma::addon {
 void register_engine(Napi::Env env, Napi::Object exports);
 void register_kernels(Napi::Env env, Napi::Object exports);
 void register_hashing(Napi::Env env, Napi::Object exports);
+void register_files(Napi::Env env, Napi::Object exports);
 
 }  // namespace atoma::addon
