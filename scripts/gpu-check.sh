@@ -119,7 +119,6 @@ if [ -z "$BIN" ]; then stamp "BUILD FAILED"; exit 3; fi
 stamp "built $BIN ($MODE)"
 
 VEC="test/fixtures/blake3-test-vectors.json"
-[ -f "$VEC" ] || VEC="/work/shared/blake3-test-vectors.json"
 stamp "running gpu_check (timeout ${GPU_CHECK_TIMEOUT:-270}s)"
 timeout --signal=KILL "${GPU_CHECK_TIMEOUT:-270}" "$BIN" --vectors "$VEC" --json "$OUTDIR/gpu-check.json" "$@"
 RC=$?

@@ -85,7 +85,7 @@ static std::string hex(const Digest& d) {
 }
 
 int main(int argc, char** argv) {
-  const char* path = argc > 1 ? argv[1] : "/work/shared/blake3-test-vectors.json";
+  const char* path = argc > 1 ? argv[1] : "test/fixtures/blake3-test-vectors.json";
   std::ifstream f(path);
   if (!f) {
     std::fprintf(stderr, "cannot open %s\n", path);
