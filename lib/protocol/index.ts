@@ -1,0 +1,12 @@
+/** The protocol's public surface: rules, sampling, commitments, traces, ledger, simulator. */
+export { apply, emptyState, eligibleNodes, escrowFor, payment, nextBeacon, nextDeadline } from './machine.js';
+export { sampleNodes } from './sampling.js';
+export { commitment } from './commitment.js';
+export { Trace, splitPoint, interiorHash } from './trace.js';
+export { validateEvent } from './validate.js';
+export { DEFAULT_PARAMS, type Params } from './params.js';
+export { Ledger, type LedgerOptions, type SubmitResult } from './ledger/store.js';
+export { serveLedger, type LedgerService, type ServiceOptions } from './ledger/service.js';
+export { LedgerClient, type ClientEvent } from './ledger/client.js';
+export { simulate, type SimulationOptions, type SimulationReport } from './simulate.js';
+export type * from './types.js';

@@ -1,0 +1,89 @@
+/**
+ * A client for the local ledger service: submit events, read state, follow the event stream.
+ * Keep-alive HTTP (one agent per client) so many events per second cost no new connections.
+ */
+import http from 'node:http';
+import { WebSocket } from 'ws';
+import { AtomaError, fail } from '../../engine/errors.js';
+import type { Effect, Event } from '../types.js';
+
+/** An event as a client sends it: the ledger stamps `at` and any entropy. */
+export type ClientEvent = { type: Event['type'] } & Record<string, unknown>;
+
+export interface StreamItem { seq: number; event: Event; effects: Effect[] }
+
+/**
+ * @example
+ * const c = new LedgerClient('http://127.0.0.1:7070');
+ * const { seq, effects } = await c.submit({ type: 'deposit', account, amount: 1000 });
+ * const stop = c.stream(0, (item) => console.log(item.seq, item.event.type));
+ */
+export class LedgerClient {
+  private readonly agent: http.Agent;
+  private readonly base: URL;
+
+  constructor(url: string, { maxSockets = 8, timeoutMs = 30_000 } = {}) {
+    this.base = new URL(url);
+    if (this.base.protocol !== 'http:') fail('ERR_USAGE', 'LedgerClient: url must be http://host:port');
+    this.agent = new http.Agent({ keepAlive: true, maxSockets, timeout: timeoutMs });
+  }
+
+  private call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = http.request(new URL(path, this.base), {
+        method, agent: this.agent,
+        headers: text === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let parsed: { error?: { code: string; message: string } };
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            return reject(new AtomaError(`ledger ${method} ${path}: reply is not JSON (HTTP ${res.statusCode})`, 'ERR_LEDGER'));
+          }
+          if (parsed.error) reject(new AtomaError(parsed.error.message, parsed.error.code));
+          else resolve(parsed);
+        });
+        res.on('error', reject);
+      });
+      req.on('error', (e) => reject(new AtomaError(`ledger ${method} ${path}: ${e.message}`, 'ERR_IO')));
+      req.end(text);
+    });
+  }
+
+  /** Submits one event; resolves once it is durable, rejects with the ledger's typed error. */
+  submit(event: ClientEvent): Promise<{ seq: number; event: Event; effects: Effect[] }> {
+    return this.call('POST', '/events', event) as Promise<{ seq: number; event: Event; effects: Effect[] }>;
+  }
+
+  state(): Promise<Record<string, unknown>> {
+    return this.call('GET', '/state') as Promise<Record<string, unknown>>;
+  }
+
+  get(kind: 'nodes' | 'tasks' | 'requests' | 'accounts', id: string): Promise<Record<string, unknown>> {
+    return this.call('GET', `/${kind}/${id}`) as Promise<Record<string, unknown>>;
+  }
+
+  events(from = 0, limit = 1000): Promise<StreamItem[]> {
+    return this.call('GET', `/events?from=${from}&limit=${limit}`) as Promise<StreamItem[]>;
+  }
+
+  verify(): Promise<{ ok: boolean; seq: number }> {
+    return this.call('GET', '/verify') as Promise<{ ok: boolean; seq: number }>;
+  }
+
+  /** Follows committed events from `from` on; returns a function that stops. */
+  stream(from: number, onItem: (item: StreamItem) => void, onError?: (e: Error) => void): () => void {
+    const ws = new WebSocket(`ws://${this.base.host}/stream?from=${from}`, { maxPayload: 16 * 1024 * 1024 });
+    ws.on('message', (data) => onItem(JSON.parse(String(data))));
+    ws.on('error', (e) => onError?.(e));
+    return () => ws.terminate();
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

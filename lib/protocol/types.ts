@@ -1,0 +1,154 @@
+/**
+ * The protocol's state, the events that change it and the effects it asks the outside world to
+ * carry out. Everything is plain JSON (hex strings, safe integers), so the embedded ledger can
+ * store it and the service can send it as is. Ids are 32 bytes written as 64 lowercase hex digits
+ * (a Sui address, a BLAKE3 digest): fixed length keeps every byte encoding unambiguous.
+ */
+import type { Params } from './params.js';
+
+export type Hex32 = string;
+export type TaskKind = 'inference' | 'wasm';
+export type Security = { mode: 'none' } | { mode: 'sampling'; n: number };
+
+export interface NodeRecord {
+  id: Hex32;
+  collateral: number;
+  reputation: number;
+  registeredAt: number;
+  /** Task id -> price per request this node asks. A node serves only these tasks. */
+  subscriptions: Record<Hex32, number>;
+  settled: number;
+  timeouts: number;
+  disputesLost: number;
+  disputesWon: number;
+}
+
+export interface TaskRecord {
+  id: Hex32;
+  creator: Hex32;
+  kind: TaskKind;
+  /** BLAKE3 digest of the model file or WASM module. */
+  digest: Hex32;
+  security: Security;
+  minReputation: number;
+  createdAt: number;
+}
+
+/** One sampled position of a request. A replaced node leaves its slot for a new one. */
+export interface Slot {
+  node: Hex32;
+  price: number;
+  status: 'committing' | 'committed' | 'revealed' | 'dropped';
+  deadline: number;
+  commitment?: Hex32;
+  outputDigest?: Hex32;
+  traceRoot?: Hex32;
+  traceLeaves?: number;
+}
+
+/** The nodes that revealed the same (outputDigest, traceRoot, traceLeaves). */
+export interface Side {
+  key: string;
+  outputDigest: Hex32;
+  traceRoot: Hex32;
+  traceLeaves: number;
+  nodes: Hex32[];
+}
+
+/** A subtree both sides of a dispute agree on: leaves [start, end) with this RFC 6962 root. */
+export interface AgreedRange { start: number; end: number; root: Hex32 }
+
+export interface Dispute {
+  a: Side;
+  b: Side;
+  /** 'bisect': sides reveal child roots of [lo, hi); 'reexecute': waiting for the referee. */
+  stage: 'bisect' | 'reexecute';
+  /** 'leaf': bisection found the first differing leaf; 'full': the traces cannot be bisected
+   *  (different lengths or equal roots with different outputs), so the referee re-runs it all. */
+  mode: 'leaf' | 'full';
+  lo: number;
+  hi: number;
+  rootA: Hex32;
+  rootB: Hex32;
+  answerA?: [Hex32, Hex32];
+  answerB?: [Hex32, Hex32];
+  agreed: AgreedRange[];
+  deadline: number;
+  round: number;
+}
+
+export interface RequestRecord {
+  id: Hex32;
+  task: Hex32;
+  client: Hex32;
+  maxPrice: number;
+  escrow: number;
+  /** The beacon this request's sample was drawn from (ledger beacon mixed with fresh entropy). */
+  beacon: Hex32;
+  requested: number;
+  slots: Slot[];
+  /** Every node ever sampled for the request (replacements are drawn from the others). */
+  drawn: Hex32[];
+  replacements: number;
+  phase: 'commit' | 'reveal' | 'dispute';
+  createdAt: number;
+  /** Sides still to be judged against the current champion, in order. */
+  challengers: Side[];
+  champion?: Side;
+  dispute?: Dispute;
+  /** Collateral slashed from losing sides, shared by the winners at settlement. */
+  rewardPool: number;
+  losers: Hex32[];
+}
+
+export interface State {
+  params: Params;
+  /** Number of events applied (the next event's sequence number). */
+  seq: number;
+  /** Latest event time (ms); events never go back in time. */
+  time: number;
+  beacon: Hex32;
+  treasury: number;
+  minted: number;
+  accounts: Record<Hex32, number>;
+  nodes: Record<Hex32, NodeRecord>;
+  tasks: Record<Hex32, TaskRecord>;
+  requests: Record<Hex32, RequestRecord>;
+}
+
+/** Inputs. `at` (ms) and `entropy` are stamped by the ledger, never taken from a client. */
+export type Event =
+  | { type: 'genesis'; at: number; params: Params; beacon: Hex32 }
+  | { type: 'deposit'; at: number; account: Hex32; amount: number }
+  | { type: 'register'; at: number; node: Hex32; collateral: number }
+  | { type: 'addCollateral'; at: number; node: Hex32; amount: number }
+  | { type: 'createTask'; at: number; task: Hex32; creator: Hex32; kind: TaskKind; digest: Hex32; security: Security; minReputation: number }
+  | { type: 'subscribe'; at: number; node: Hex32; task: Hex32; price: number }
+  | { type: 'unsubscribe'; at: number; node: Hex32; task: Hex32 }
+  | { type: 'request'; at: number; request: Hex32; task: Hex32; client: Hex32; maxPrice: number; minNodes: number; entropy: Hex32 }
+  | { type: 'commit'; at: number; request: Hex32; node: Hex32; commitment: Hex32 }
+  | { type: 'reveal'; at: number; request: Hex32; node: Hex32; outputDigest: Hex32; traceRoot: Hex32; traceLeaves: number; salt: Hex32 }
+  | { type: 'bisect'; at: number; request: Hex32; node: Hex32; left: Hex32; right: Hex32 }
+  | { type: 'reexecuted'; at: number; request: Hex32; leafHash?: Hex32; outputDigest?: Hex32; traceRoot?: Hex32; traceLeaves?: number }
+  | { type: 'beacon'; at: number; entropy: Hex32 }
+  | { type: 'tick'; at: number };
+
+export type EventType = Event['type'];
+
+/** Outputs: what happened, and what the outside world must do (sample notices, re-execution). */
+export type Effect =
+  | { type: 'sampled'; request: Hex32; nodes: Hex32[]; eligible: number; beacon: Hex32; deadline: number }
+  | { type: 'replaced'; request: Hex32; old: Hex32; node: Hex32 | null; deadline: number }
+  | { type: 'revealPhase'; request: Hex32; deadline: number }
+  | { type: 'slashed'; node: Hex32; amount: number; reason: 'timeout' | 'dispute'; request: Hex32 }
+  | { type: 'disputeOpened'; request: Hex32; a: Hex32[]; b: Hex32[]; mode: 'leaf' | 'full' }
+  | { type: 'bisectRound'; request: Hex32; lo: number; hi: number; split: number; deadline: number }
+  | { type: 'reexecute'; request: Hex32; mode: 'leaf' | 'full'; leafIndex: number; agreedPrefix: AgreedRange[]; deadline: number }
+  | { type: 'disputeResolved'; request: Hex32; winner: Hex32[]; losers: Hex32[]; leafIndex: number; reason: string }
+  | { type: 'paid'; node: Hex32; amount: number; request: Hex32 }
+  | { type: 'rewarded'; node: Hex32; amount: number; request: Hex32 }
+  | { type: 'settled'; request: Hex32; outputDigest: Hex32; traceRoot: Hex32; nodes: Hex32[]; charged: number; refunded: number }
+  | { type: 'failed'; request: Hex32; reason: string; refunded: number }
+  | { type: 'closed'; request: RequestRecord; outcome: 'settled' | 'failed'; at: number };
+
+export interface Transition { state: State; effects: Effect[] }

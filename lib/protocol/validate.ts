@@ -1,0 +1,120 @@
+/**
+ * Schema checks for events. Everything that reaches the rules passes through here first, from the
+ * network, the embedded ledger or a replay, so the rules can trust field types. A bad event gets
+ * an AtomaError with code ERR_EVENT that names the field; unknown fields are refused too, so a
+ * client cannot smuggle a timestamp or entropy the ledger stamps itself.
+ */
+import { fail } from '../engine/errors.js';
+import { isHex32 } from './ids.js';
+import { MAX_AMOUNT, type Params, DEFAULT_PARAMS } from './params.js';
+import type { Event, EventType } from './types.js';
+
+type FieldKind = 'hex' | 'amount' | 'count' | 'time' | 'kind' | 'security' | 'params';
+
+const FIELDS: Record<EventType, Record<string, FieldKind>> = {
+  genesis: { params: 'params', beacon: 'hex' },
+  deposit: { account: 'hex', amount: 'amount' },
+  register: { node: 'hex', collateral: 'amount' },
+  addCollateral: { node: 'hex', amount: 'amount' },
+  createTask: { task: 'hex', creator: 'hex', kind: 'kind', digest: 'hex', security: 'security', minReputation: 'count' },
+  subscribe: { node: 'hex', task: 'hex', price: 'amount' },
+  unsubscribe: { node: 'hex', task: 'hex' },
+  request: { request: 'hex', task: 'hex', client: 'hex', maxPrice: 'amount', minNodes: 'count', entropy: 'hex' },
+  commit: { request: 'hex', node: 'hex', commitment: 'hex' },
+  reveal: { request: 'hex', node: 'hex', outputDigest: 'hex', traceRoot: 'hex', traceLeaves: 'count', salt: 'hex' },
+  bisect: { request: 'hex', node: 'hex', left: 'hex', right: 'hex' },
+  reexecuted: { request: 'hex', leafHash: 'hex', outputDigest: 'hex', traceRoot: 'hex', traceLeaves: 'count' },
+  beacon: { entropy: 'hex' },
+  tick: {},
+};
+
+/** Fields that may be left out. */
+const OPTIONAL = new Set(['reexecuted.leafHash', 'reexecuted.outputDigest', 'reexecuted.traceRoot', 'reexecuted.traceLeaves', 'request.minNodes']);
+
+/** Fields the ledger stamps; a client never sends them. */
+export const STAMPED: Partial<Record<EventType, string[]>> = { request: ['entropy'], beacon: ['entropy'], genesis: ['beacon'] };
+
+export const EVENT_TYPES = Object.keys(FIELDS) as EventType[];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkParams(v: unknown): Params {
+  if (!isObject(v)) fail('ERR_EVENT', 'genesis.params must be an object');
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(DEFAULT_PARAMS)) {
+    const x = v[key];
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0 || x > MAX_AMOUNT) fail('ERR_EVENT', `genesis.params.${key} must be a non-negative integer`);
+    out[key] = x;
+  }
+  for (const key of Object.keys(v)) if (!(key in DEFAULT_PARAMS)) fail('ERR_EVENT', `genesis.params: unknown field '${key}'`);
+  for (const key of ['protocolFeeBps', 'attesterSurchargeBps', 'timeoutSlashBps', 'disputeSlashBps', 'disputeRewardBps']) {
+    if (out[key] > 10_000) fail('ERR_EVENT', `genesis.params.${key} must be at most 10000 basis points`);
+  }
+  if (out.defaultSampleSize < 1 || out.defaultSampleSize > out.maxSampleSize) fail('ERR_EVENT', 'genesis.params.defaultSampleSize must be in 1..maxSampleSize');
+  return out as unknown as Params;
+}
+
+function checkField(type: string, name: string, kind: FieldKind, v: unknown): unknown {
+  const where = `${type}.${name}`;
+  switch (kind) {
+    case 'hex':
+      if (!isHex32(v)) fail('ERR_EVENT', `${where} must be 64 lowercase hex digits`);
+      return v;
+    case 'amount':
+    case 'count':
+    case 'time':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_AMOUNT) fail('ERR_EVENT', `${where} must be an integer in 0..2^50`);
+      return v;
+    case 'kind':
+      if (v !== 'inference' && v !== 'wasm') fail('ERR_EVENT', `${where} must be 'inference' or 'wasm'`);
+      return v;
+    case 'security': {
+      if (!isObject(v)) fail('ERR_EVENT', `${where} must be {mode:'none'} or {mode:'sampling', n}`);
+      if (v.mode === 'none' && Object.keys(v).length === 1) return { mode: 'none' };
+      if (v.mode === 'sampling' && Object.keys(v).every((k) => k === 'mode' || k === 'n')) {
+        const n = v.n;
+        if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > 1024) fail('ERR_EVENT', `${where}.n must be an integer in 1..1024`);
+        return { mode: 'sampling', n };
+      }
+      fail('ERR_EVENT', `${where} must be {mode:'none'} or {mode:'sampling', n}`);
+    }
+    case 'params':
+      return checkParams(v);
+  }
+}
+
+/**
+ * A checked copy of an event. `stamped: false` (the network) refuses `at` and the ledger-stamped
+ * fields; `stamped: true` (the rules, replay) requires them.
+ */
+export function validateEvent(input: unknown, { stamped = true } = {}): Event {
+  if (!isObject(input)) fail('ERR_EVENT', 'an event must be a JSON object');
+  const type = input.type;
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, type)) fail('ERR_EVENT', `unknown event type ${JSON.stringify(type)?.slice(0, 40)}`);
+  const fields = FIELDS[type as EventType];
+  const stampedFields = new Set([...(STAMPED[type as EventType] ?? []), 'at']);
+  const out: Record<string, unknown> = { type };
+  for (const key of Object.keys(input)) {
+    if (key === 'type') continue;
+    if (!(key in fields) && key !== 'at') fail('ERR_EVENT', `${type}: unknown field '${key}'`);
+    if (!stamped && stampedFields.has(key)) fail('ERR_EVENT', `${type}.${key} is set by the ledger, not by a client`);
+  }
+  for (const [name, kind] of Object.entries({ ...fields, at: 'time' as FieldKind })) {
+    const v = input[name];
+    if (v === undefined) {
+      if (OPTIONAL.has(`${type}.${name}`) || (!stamped && stampedFields.has(name))) continue;
+      fail('ERR_EVENT', `${type}.${name} is missing`);
+    }
+    out[name] = checkField(type, name, kind, v);
+  }
+  if (type === 'reexecuted') {
+    const full = ['outputDigest', 'traceRoot', 'traceLeaves'].filter((k) => out[k] !== undefined).length;
+    if (!((out.leafHash !== undefined && full === 0) || (out.leafHash === undefined && full === 3))) {
+      fail('ERR_EVENT', 'reexecuted: give leafHash (leaf mode) or outputDigest, traceRoot and traceLeaves (full mode)');
+    }
+  }
+  if (type === 'request' && out.minNodes === undefined) out.minNodes = 1;
+  return out as unknown as Event;
+}
