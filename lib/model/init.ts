@@ -1,0 +1,145 @@
+/**
+ * Init models: small, valid Llama GGUF files with seeded weights and a real byte-level BPE
+ * vocabulary, so the whole path (file, tokenizer, forward pass, hashes) runs without downloads.
+ *
+ * Recipe (normative for the digests of init models; see docs/models.md):
+ *  - tensors in the order token_embd, blk.0.* (attn_norm, attn_q, attn_k, attn_v, [q/k/v biases],
+ *    attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down), blk.1.*, ..., output_norm, [output];
+ *    tensor number i (0-based in that order) draws seeded(shape, seed, stream = i);
+ *  - matrices and biases: seeded * 2^-ceil(log2(fanIn) / 2) (fanIn = last dimension, dim for biases; a power of
+ *    two keeps the values exact and the activations near unit scale); token_embd: seeded as is;
+ *    norm weights: 1 + seeded / 8;
+ *  - matrices (2-D) are stored in the chosen format, vectors always in f32.
+ */
+import { fail } from '../engine/errors.js';
+import { seeded } from '../engine/tensor.js';
+import { writeGguf, ggufValue, type GgufTensorSpec } from './gguf/writer.js';
+import type { GgufEntry } from './gguf/types.js';
+import { encodeWeights } from './quantize.js';
+import { INIT_CORPUS } from './tokenizer/corpus.js';
+import { trainByteLevelBpe } from './tokenizer/train.js';
+import type { WeightFormat } from './types.js';
+
+export interface InitOptions {
+  seed: number | bigint;
+  layers?: number;
+  dim?: number;
+  heads?: number;
+  kvHeads?: number;
+  vocab?: number;
+  ff?: number;
+  context?: number;
+  format?: WeightFormat;
+  /** Q/K/V biases (Qwen2-style). */
+  bias?: boolean;
+  /** No output.weight: the head reuses token_embd. */
+  tied?: boolean;
+}
+
+export const INIT_DEFAULTS = { layers: 2, dim: 64, heads: 4, kvHeads: 2, vocab: 512, ff: 192, context: 512, format: 'f32' as WeightFormat };
+
+/** Special tokens of init vocabularies, after the learned tokens. */
+export const INIT_SPECIAL_TOKENS = ['<|bos|>', '<|eos|>', '<|system|>', '<|user|>', '<|assistant|>'];
+
+/** The chat template of init models: a role marker line per message, each turn closed by <|eos|>. */
+export const INIT_CHAT_TEMPLATE =
+  "{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + '<|eos|>\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
+
+const FILE_TYPE: Record<WeightFormat, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
+
+function positive(v: number, name: string, max: number): number {
+  if (!Number.isSafeInteger(v) || v < 1 || v > max) fail('ERR_USAGE', `--${name} must be an integer from 1 to ${max}, got ${v}`);
+  return v;
+}
+
+/** The metadata and tensors of an init model (the file is written by initModel). */
+export function initModelSpec(opts: InitOptions): { metadata: [string, GgufEntry][]; tensors: GgufTensorSpec[] } {
+  const o = { ...INIT_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<InitOptions>;
+  const layers = positive(o.layers, 'layers', 256);
+  const dim = positive(o.dim, 'dim', 16384);
+  const heads = positive(o.heads, 'heads', 1024);
+  const kvHeads = positive(o.kvHeads, 'kv-heads', 1024);
+  const ff = positive(o.ff, 'ff', 65536);
+  const context = positive(o.context, 'context', 1 << 20);
+  const vocab = positive(o.vocab, 'vocab', 1 << 16);
+  if (!['f32', 'f16', 'bf16', 'q8_0'].includes(o.format)) fail('ERR_USAGE', `--format must be f32, f16, bf16 or q8_0, got '${o.format}'`);
+  if (dim % heads !== 0) fail('ERR_USAGE', `--dim ${dim} must be a multiple of --heads ${heads}`);
+  if (heads % kvHeads !== 0) fail('ERR_USAGE', `--heads ${heads} must be a multiple of --kv-heads ${kvHeads}`);
+  const headDim = dim / heads;
+  if (headDim % 2 !== 0) fail('ERR_USAGE', `the head dimension ${headDim} must be even (rotary pairs)`);
+  if (o.format === 'q8_0' && (dim % 32 !== 0 || ff % 32 !== 0)) fail('ERR_USAGE', `q8_0 needs --dim and --ff to be multiples of 32`);
+  const learned = vocab - INIT_SPECIAL_TOKENS.length;
+  if (learned < 256) fail('ERR_USAGE', `--vocab must be at least ${256 + INIT_SPECIAL_TOKENS.length} (256 bytes + ${INIT_SPECIAL_TOKENS.length} special tokens)`);
+
+  // The corpus supports about 830 learned tokens; larger vocabularies are padded with unused
+  // tokens (type 5) so big init models can still be made for benchmarks.
+  const bpe = trainByteLevelBpe(INIT_CORPUS, learned, true);
+  const unused = Array.from({ length: learned - bpe.tokens.length }, (_, i) => `<|unused_${i}|>`);
+  const tokens = [...bpe.tokens, ...unused, ...INIT_SPECIAL_TOKENS];
+  const types = tokens.map((_, i) => (i >= learned ? 3 : i >= bpe.tokens.length ? 5 : 1));
+  const bos = learned;
+
+  const kvDim = kvHeads * headDim;
+  const shapes: [string, number[]][] = [['token_embd.weight', [vocab, dim]]];
+  for (let i = 0; i < layers; i++) {
+    const b = `blk.${i}.`;
+    shapes.push([`${b}attn_norm.weight`, [dim]], [`${b}attn_q.weight`, [dim, dim]], [`${b}attn_k.weight`, [kvDim, dim]], [`${b}attn_v.weight`, [kvDim, dim]]);
+    if (o.bias) shapes.push([`${b}attn_q.bias`, [dim]], [`${b}attn_k.bias`, [kvDim]], [`${b}attn_v.bias`, [kvDim]]);
+    shapes.push([`${b}attn_output.weight`, [dim, dim]], [`${b}ffn_norm.weight`, [dim]], [`${b}ffn_gate.weight`, [ff, dim]], [`${b}ffn_up.weight`, [ff, dim]], [`${b}ffn_down.weight`, [dim, ff]]);
+  }
+  shapes.push(['output_norm.weight', [dim]]);
+  if (!o.tied) shapes.push(['output.weight', [vocab, dim]]);
+
+  const tensors = shapes.map(([name, shape], stream): GgufTensorSpec => {
+    const x = seeded(shape, o.seed, stream).data;
+    const isNorm = name.endsWith('norm.weight');
+    if (isNorm) for (let i = 0; i < x.length; i++) x[i] = 1 + x[i] / 8;
+    else if (name !== 'token_embd.weight') {
+      const fanIn = name.endsWith('.bias') ? dim : shape[shape.length - 1];
+      const scale = 2 ** -Math.ceil(Math.log2(fanIn) / 2);
+      for (let i = 0; i < x.length; i++) x[i] *= scale;
+    }
+    const format: WeightFormat = shape.length === 1 ? 'f32' : o.format;
+    return { name, format, shape, data: encodeWeights(x, format) };
+  });
+
+  const metadata: [string, GgufEntry][] = [
+    ['general.architecture', ggufValue.string('llama')],
+    ['general.name', ggufValue.string(`atoma-init-${o.seed}`)],
+    ['general.alignment', ggufValue.u32(32)],
+    ['general.file_type', ggufValue.u32(FILE_TYPE[o.format])],
+    ['atoma.init.seed', ggufValue.u64(BigInt(o.seed))],
+    ['llama.context_length', ggufValue.u32(context)],
+    ['llama.embedding_length', ggufValue.u32(dim)],
+    ['llama.block_count', ggufValue.u32(layers)],
+    ['llama.feed_forward_length', ggufValue.u32(ff)],
+    ['llama.attention.head_count', ggufValue.u32(heads)],
+    ['llama.attention.head_count_kv', ggufValue.u32(kvHeads)],
+    ['llama.attention.layer_norm_rms_epsilon', ggufValue.f32(1e-5)],
+    ['llama.rope.freq_base', ggufValue.f32(10000)],
+    ['llama.rope.dimension_count', ggufValue.u32(headDim)],
+    ['llama.vocab_size', ggufValue.u32(vocab)],
+    ['tokenizer.ggml.model', ggufValue.string('gpt2')],
+    ['tokenizer.ggml.pre', ggufValue.string('gpt-2')],
+    ['tokenizer.ggml.tokens', ggufValue.strings(tokens)],
+    ['tokenizer.ggml.token_type', ggufValue.i32s(types)],
+    ['tokenizer.ggml.merges', ggufValue.strings(bpe.merges)],
+    ['tokenizer.ggml.bos_token_id', ggufValue.u32(bos)],
+    ['tokenizer.ggml.eos_token_id', ggufValue.u32(bos + 1)],
+    ['tokenizer.ggml.add_bos_token', ggufValue.bool(true)],
+    ['tokenizer.chat_template', ggufValue.string(INIT_CHAT_TEMPLATE)],
+  ];
+  return { metadata, tensors };
+}
+
+/**
+ * Writes an init model to `out` (GGUF v3, llama architecture, byte-level BPE vocabulary).
+ *
+ * @example
+ * initModel('tiny.gguf', { seed: 7 });                       // defaults: 2 layers, dim 64, vocab 512
+ * initModel('tiny-q8.gguf', { seed: 7, format: 'q8_0' });
+ */
+export function initModel(out: string, opts: InitOptions): void {
+  writeGguf(out, initModelSpec(opts));
+}
