@@ -1,0 +1,95 @@
+/**
+ * Products and lookups against stored weights (f32 / f16 / bf16 / q8_0 bytes, read in place from
+ * the model file). The canonical value of a stored weight is its exact f32 widening
+ * (docs/canonical-arithmetic.md, "Quantized weights"); products run natively through
+ * gemmWeights, which widens on the fly and gives the bytes of "widen, then the f32 gemm".
+ */
+import { fail } from '../engine/errors.js';
+import { native, type NativeAddon } from '../engine/native.js';
+import type { Weight, WeightFormat } from './types.js';
+
+type WeightAddon = NativeAddon & {
+  gemmWeights(a: Float32Array, w: Uint8Array, format: WeightFormat, c: Float32Array, m: number, n: number, k: number, bias: Float32Array | null, async: false): void;
+};
+const addon = native as WeightAddon;
+
+/**
+ * y[M, N] = x[M, K] x W^T (+ bias) for a stored weight W of shape [N, K].
+ *
+ * @example
+ * const q = linear(h, tokens, weights.get('blk.0.attn_q.weight'));
+ */
+export function linear(x: Float32Array, rows: number, w: Weight, bias?: Float32Array | null, out?: Float32Array): Float32Array {
+  if (w.shape.length !== 2) fail('ERR_MODEL_SHAPE', `${w.name}: a matrix weight needs 2 dimensions, got [${w.shape.join(', ')}]`);
+  const [N, K] = w.shape;
+  if (x.length !== rows * K) fail('ERR_SHAPE', `${w.name}: input has ${x.length} values, expected ${rows} x ${K}`);
+  const y = out ?? new Float32Array(rows * N);
+  addon.gemmWeights(x, w.bytes, w.format, y, rows, N, K, bias ?? null, false);
+  return y;
+}
+
+/** The exact f32 widening of an IEEE half (NaNs keep their payload, made quiet). */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 31, m = h & 1023;
+  if (e === 31) return m === 0 ? sign * Infinity : NaN;
+  if (e === 0) return sign * m * 2 ** -24;
+  return sign * (1024 + m) * 2 ** (e - 25);
+}
+
+const Q8_BLOCK = 32, Q8_BYTES = 34;
+
+/** Bytes of one row of `k` weights in `format`. */
+export function rowBytes(format: WeightFormat, k: number): number {
+  switch (format) {
+    case 'f32': return 4 * k;
+    case 'f16': case 'bf16': return 2 * k;
+    case 'q8_0':
+      if (k % Q8_BLOCK !== 0) fail('ERR_MODEL_SHAPE', `q8_0 rows need a multiple of 32 values, got ${k}`);
+      return (k / Q8_BLOCK) * Q8_BYTES;
+    default: return fail('ERR_MODEL_FORMAT', `unknown weight format '${String(format)}'`);
+  }
+}
+
+/** Widens rows [first, first + count) of a stored [R, K] (or [K]) weight into f32, exactly. */
+export function widenRows(w: Weight, first: number, count: number, out?: Float32Array): Float32Array {
+  const k = w.shape[w.shape.length - 1];
+  const rows = w.shape.length === 1 ? 1 : w.shape[0];
+  if (first < 0 || first + count > rows) fail('ERR_RANGE', `${w.name}: rows ${first}..${first + count} outside 0..${rows}`);
+  const rb = rowBytes(w.format, k);
+  const y = out ?? new Float32Array(count * k);
+  const dv = new DataView(w.bytes.buffer, w.bytes.byteOffset + first * rb, count * rb);
+  for (let r = 0; r < count; r++) {
+    const base = r * rb, o = r * k;
+    switch (w.format) {
+      case 'f32':
+        for (let i = 0; i < k; i++) y[o + i] = dv.getFloat32(base + 4 * i, true);
+        break;
+      case 'f16':
+        for (let i = 0; i < k; i++) y[o + i] = halfToFloat(dv.getUint16(base + 2 * i, true));
+        break;
+      case 'bf16': {
+        const u = new Uint32Array(1), f = new Float32Array(u.buffer);
+        for (let i = 0; i < k; i++) {
+          u[0] = dv.getUint16(base + 2 * i, true) << 16;
+          y[o + i] = f[0];
+        }
+        break;
+      }
+      case 'q8_0':
+        for (let b = 0; b < k / Q8_BLOCK; b++) {
+          const d = halfToFloat(dv.getUint16(base + b * Q8_BYTES, true));
+          // d has 11 significant bits and q 8: the product is exact in f32.
+          for (let i = 0; i < Q8_BLOCK; i++) y[o + b * Q8_BLOCK + i] = d * dv.getInt8(base + b * Q8_BYTES + 2 + i);
+        }
+        break;
+    }
+  }
+  return y;
+}
+
+/** A whole 1-D weight (norm scales, biases) as f32. */
+export function widenVector(w: Weight): Float32Array {
+  if (w.shape.length !== 1) fail('ERR_MODEL_SHAPE', `${w.name}: expected a vector, got [${w.shape.join(', ')}]`);
+  return widenRows(w, 0, 1);
+}

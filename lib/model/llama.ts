@@ -1,0 +1,200 @@
+/**
+ * The Llama-family forward pass over canonical kernels. Read top to bottom it is the model:
+ *
+ *   x = embed(tokens)
+ *   per layer:  h = rmsnorm(x) ; q, k, v = h Wq^T (+bq), h Wk^T (+bk), h Wv^T (+bv)
+ *               rope(q), rope(k) at each row's position ; append k, v to the request's cache
+ *               a = causal GQA attention of q against the cache ; x = x + a Wo^T
+ *               h = rmsnorm(x) ; x = x + (silu(h Wgate^T) * (h Wup^T)) Wdown^T
+ *   logits = rmsnorm(x) Wout^T   (Wout = token_embd when tied)
+ *
+ * Several requests run in one pass: their rows are stacked into every matmul and norm, and only
+ * attention is split per request (each against its own cache). Every kernel here is
+ * row-independent (a row's bytes never depend on the other rows, on M, on the ISA or threads), so
+ * a request computes the same bytes alone or batched, prefilled at once or in chunks.
+ */
+import { fail } from '../engine/errors.js';
+import { native } from '../engine/native.js';
+import { KvCache } from './kv-cache.js';
+import { linear, widenRows, widenVector } from './linear.js';
+import type { LlamaConfig, ModelWeights, Weight } from './types.js';
+
+/** New tokens of one request for one forward pass; they take positions cache.length, ... */
+export interface Segment {
+  cache: KvCache;
+  tokens: readonly number[];
+}
+
+export interface ForwardOptions {
+  /** Logits of every new row (true) or of each segment's last row only (default). */
+  allLogits?: boolean;
+  /** Called with each layer's output rows [n, D] of each segment (for the trace). */
+  onLayer?: (segment: number, layer: number, rows: Float32Array) => void;
+}
+
+interface LayerWeights {
+  attnNorm: Float32Array;
+  q: Weight; k: Weight; v: Weight; o: Weight;
+  qBias: Float32Array | null; kBias: Float32Array | null; vBias: Float32Array | null;
+  ffnNorm: Float32Array;
+  gate: Weight; up: Weight; down: Weight;
+}
+
+const UNARY_SILU = 5, BIN_ADD = 0, BIN_MUL = 1;
+
+export class LlamaModel {
+  readonly config: LlamaConfig;
+  readonly #embd: Weight;
+  readonly #out: Weight;
+  readonly #outNorm: Float32Array;
+  readonly #layers: LayerWeights[];
+
+  /**
+   * @example
+   * const model = new LlamaModel((await loadModel('tiny.gguf')).weights);
+   * const cache = model.newCache();
+   * const [logits] = model.forward([{ cache, tokens: [1, 2, 3] }]);
+   */
+  constructor(readonly weights: ModelWeights) {
+    const c = weights.config;
+    if (c.architecture !== 'llama') fail('ERR_MODEL_UNSUPPORTED', `architecture '${String(c.architecture)}' is not supported`);
+    if (c.headCount % c.headCountKv !== 0) fail('ERR_MODEL_SHAPE', 'attention heads must be a multiple of KV heads');
+    this.config = c;
+    this.#embd = weights.get('token_embd.weight');
+    this.#out = c.tiedEmbeddings ? this.#embd : weights.get('output.weight');
+    this.#outNorm = widenVector(weights.get('output_norm.weight'));
+    this.#layers = [];
+    for (let i = 0; i < c.blockCount; i++) {
+      const g = (s: string) => weights.get(`blk.${i}.${s}`);
+      const bias = (s: string) => (c.attentionBias ? widenVector(g(s)) : null);
+      this.#layers.push({
+        attnNorm: widenVector(g('attn_norm.weight')),
+        q: g('attn_q.weight'), k: g('attn_k.weight'), v: g('attn_v.weight'), o: g('attn_output.weight'),
+        qBias: bias('attn_q.bias'), kBias: bias('attn_k.bias'), vBias: bias('attn_v.bias'),
+        ffnNorm: widenVector(g('ffn_norm.weight')),
+        gate: g('ffn_gate.weight'), up: g('ffn_up.weight'), down: g('ffn_down.weight'),
+      });
+    }
+  }
+
+  /** An empty cache for one request. */
+  newCache(): KvCache {
+    const c = this.config;
+    return new KvCache(c.blockCount, c.headCountKv * c.headDim, c.contextLength);
+  }
+
+  /** Embedding rows of `tokens` (exact widening of the stored table rows). */
+  embed(tokens: readonly number[]): Float32Array {
+    const D = this.config.embeddingLength, V = this.config.vocabSize;
+    const x = new Float32Array(tokens.length * D);
+    tokens.forEach((t, i) => {
+      if (!Number.isInteger(t) || t < 0 || t >= V) fail('ERR_RANGE', `token id ${t} is outside the vocabulary 0..${V - 1}`);
+      widenRows(this.#embd, t, 1, x.subarray(i * D, (i + 1) * D));
+    });
+    return x;
+  }
+
+  /**
+   * One forward pass over the new tokens of several requests; commits their K/V to the caches.
+   * Returns per segment the logits [rows, vocab] of its last row (or of all rows).
+   */
+  forward(segments: readonly Segment[], opts: ForwardOptions = {}): Float32Array[] {
+    const D = this.config.embeddingLength;
+    if (segments.length === 0) return [];
+    const spans = segments.map((s) => {
+      if (s.tokens.length === 0) fail('ERR_ARGUMENT', 'a segment needs at least one token');
+      return { cache: s.cache, n: s.tokens.length };
+    });
+    if (new Set(spans.map((s) => s.cache)).size !== spans.length) fail('ERR_ARGUMENT', 'two segments of one pass share a cache');
+    for (const s of spans) s.cache.reserve(s.n);
+    let x = this.embed(segments.flatMap((s) => s.tokens));
+    for (let l = 0; l < this.#layers.length; l++) {
+      x = this.layer(l, x, spans);
+      if (opts.onLayer) {
+        let row = 0;
+        spans.forEach((s, i) => {
+          opts.onLayer!(i, l, x.subarray(row * D, (row + s.n) * D));
+          row += s.n;
+        });
+      }
+    }
+    for (const s of spans) s.cache.advance(s.n);
+    // The head runs only on the rows whose logits are wanted (row-independent, so no difference).
+    const picks: number[] = [];
+    let row = 0;
+    for (const s of spans) {
+      for (let i = opts.allLogits ? 0 : s.n - 1; i < s.n; i++) picks.push(row + i);
+      row += s.n;
+    }
+    const h = new Float32Array(picks.length * D);
+    picks.forEach((r, i) => h.set(x.subarray(r * D, (r + 1) * D), i * D));
+    const logits = this.head(h, picks.length);
+    const V = this.config.vocabSize;
+    const out: Float32Array[] = [];
+    let at = 0;
+    for (const s of spans) {
+      const rows = opts.allLogits ? s.n : 1;
+      out.push(logits.subarray(at * V, (at + rows) * V));
+      at += rows;
+    }
+    return out;
+  }
+
+  /** Final norm and output head for `rows` rows of hidden state. */
+  head(x: Float32Array, rows: number): Float32Array {
+    const D = this.config.embeddingLength;
+    const h = new Float32Array(rows * D);
+    native.rmsnorm(x, this.#outNorm, h, rows, D, this.config.rmsNormEps);
+    return linear(h, rows, this.#out);
+  }
+
+  /**
+   * One transformer block over stacked rows: spans[i] owns the next spans[i].n rows, at positions
+   * cache.length.. of its cache. Writes this layer's K/V rows into the caches (not committed).
+   */
+  layer(l: number, x: Float32Array, spans: readonly { cache: KvCache; n: number }[]): Float32Array {
+    const c = this.config, w = this.#layers[l];
+    if (!w) fail('ERR_RANGE', `layer ${l} is outside 0..${c.blockCount - 1}`);
+    const D = c.embeddingLength, H = c.headCount, G = c.headCountKv, hd = c.headDim, F = c.feedForwardLength;
+    const T = spans.reduce((a, s) => a + s.n, 0);
+    if (x.length !== T * D) fail('ERR_SHAPE', `layer input has ${x.length} values, expected ${T} x ${D}`);
+    const positions = new Int32Array(T);
+    {
+      let r = 0;
+      for (const s of spans) for (let i = 0; i < s.n; i++) positions[r++] = s.cache.length + i;
+    }
+
+    // Attention.
+    const h = new Float32Array(T * D);
+    native.rmsnorm(x, w.attnNorm, h, T, D, c.rmsNormEps);
+    const q = linear(h, T, w.q, w.qBias);
+    const k = linear(h, T, w.k, w.kBias);
+    const v = linear(h, T, w.v, w.vBias);
+    native.rope(q, T, H, hd, c.ropeDims, positions, c.ropeFreqBase, c.ropeNeox);
+    native.rope(k, T, G, hd, c.ropeDims, positions, c.ropeFreqBase, c.ropeNeox);
+    const attn = new Float32Array(T * H * hd);
+    let r = 0;
+    for (const s of spans) {
+      const kvw = G * hd, qw = H * hd;
+      s.cache.write(l, k.subarray(r * kvw, (r + s.n) * kvw), v.subarray(r * kvw, (r + s.n) * kvw), s.n);
+      const upTo = s.cache.length + s.n;
+      native.attention(q.subarray(r * qw, (r + s.n) * qw), s.n, H, s.cache.keys(l, upTo), s.cache.values(l, upTo),
+        upTo, G, hd, positions.subarray(r, r + s.n), attn.subarray(r * qw, (r + s.n) * qw), false);
+      r += s.n;
+    }
+    const o = linear(attn, T, w.o);
+    const x1 = new Float32Array(T * D);
+    native.binary(BIN_ADD, x, o, x1);
+
+    // SwiGLU MLP.
+    native.rmsnorm(x1, w.ffnNorm, h, T, D, c.rmsNormEps);
+    const gate = linear(h, T, w.gate), up = linear(h, T, w.up);
+    const act = new Float32Array(T * F);
+    native.unary(UNARY_SILU, gate, act);
+    native.binary(BIN_MUL, act, up, gate);
+    const down = linear(gate, T, w.down);
+    const x2 = new Float32Array(T * D);
+    native.binary(BIN_ADD, x1, down, x2);
+    return x2;
+  }
+}

@@ -1,0 +1,285 @@
+// gemm_weights: A x W^T with W in a stored format. Three paths, all exactly "widen W to f32, then
+// the canonical gemm":
+//  - decode-sized M where the ISA has a fused kernel for the format: widening happens in
+//    registers inside the GEMV (gemm_weights_avx512.cc), so only the stored bytes are read;
+//  - decode-sized M (the f32 table's GEMV range): each task widens its own columns in small
+//    panels (kept in L1/L2) and runs the f32 GEMV kernel on them, so W's stored bytes are
+//    streamed from memory once -- 34 bytes per 32 weights for q8_0 instead of 128;
+//  - larger M: panels of W rows are widened once (in parallel) and fed to atoma::gemm, whose
+//    packing and micro-kernels then see ordinary f32 rows; widening is O(N K), the product
+//    O(M N K), so it costs little.
+// Tiling never changes a byte: every output element is one canonical chunked dot product.
+#include "gemm_weights.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "../core/error.h"
+#include "gemm.h"
+#include "gemm_kernels.h"
+#include "gemm_weights_kernels.h"
+#include "isa.h"
+#include "thread_pool.h"
+
+namespace atoma {
+namespace wq_detail {
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {
+    // Subnormal half: normalise; value = mant * 2^-24 is exact in f32.
+    int e = -1;
+    do {
+      mant <<= 1;
+      ++e;
+    } while ((mant & 0x400u) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+namespace {
+
+uint16_t load_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+void conv_f32(const uint8_t* src, int64_t rb, int64_t rows, int64_t k0, int64_t kc, float* dst, int64_t ldd) {
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * ldd, src + r * rb + k0 * 4, static_cast<size_t>(kc) * 4);
+}
+
+void conv_f16(const uint8_t* src, int64_t rb, int64_t rows, int64_t k0, int64_t kc, float* dst, int64_t ldd) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* s = src + r * rb + k0 * 2;
+    for (int64_t k = 0; k < kc; ++k) dst[r * ldd + k] = half_to_float(load_u16(s + 2 * k));
+  }
+}
+
+void conv_bf16(const uint8_t* src, int64_t rb, int64_t rows, int64_t k0, int64_t kc, float* dst, int64_t ldd) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* s = src + r * rb + k0 * 2;
+    for (int64_t k = 0; k < kc; ++k) {
+      const uint32_t bits = static_cast<uint32_t>(load_u16(s + 2 * k)) << 16;
+      std::memcpy(dst + r * ldd + k, &bits, 4);
+    }
+  }
+}
+
+void conv_q8_0(const uint8_t* src, int64_t rb, int64_t rows, int64_t k0, int64_t kc, float* dst, int64_t ldd) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 0; b < kc / kQ8Block; ++b) {
+      const uint8_t* blk = src + r * rb + (k0 / kQ8Block + b) * kQ8BlockBytes;
+      const float d = half_to_float(load_u16(blk));
+      float* o = dst + r * ldd + b * kQ8Block;
+      for (int i = 0; i < kQ8Block; ++i) o[i] = d * static_cast<float>(static_cast<int8_t>(blk[2 + i]));
+    }
+  }
+}
+
+}  // namespace
+
+const Converters& portable_converters() {
+  static const Converters c{conv_f32, conv_f16, conv_bf16, conv_q8_0};
+  return c;
+}
+
+}  // namespace wq_detail
+
+namespace {
+
+using gemm_detail::Kernels;
+using wq_detail::ConvertRows;
+
+const Kernels& gemm_table(Isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (isa == Isa::Avx512) return gemm_detail::avx512_kernels();
+  if (isa == Isa::Avx2) return gemm_detail::avx2_kernels();
+#endif
+  (void)isa;
+  return gemm_detail::scalar_kernels();
+}
+
+ConvertRows converter(WeightFormat f, Isa isa) {
+  const wq_detail::Converters* c = &wq_detail::portable_converters();
+#if defined(__x86_64__) || defined(_M_X64)
+  if (isa == Isa::Avx512) c = &wq_detail::avx512_converters();
+#endif
+  (void)isa;
+  switch (f) {
+    case WeightFormat::F32: return c->f32;
+    case WeightFormat::F16: return c->f16;
+    case WeightFormat::Bf16: return c->bf16;
+    case WeightFormat::Q8_0: return c->q8_0;
+  }
+  return c->f32;
+}
+
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  float* get(size_t n) {
+    if (n > cap_) {
+      std::free(p_);
+      p_ = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
+      cap_ = p_ ? n : 0;
+      if (!p_) throw Error("ERR_OUT_OF_MEMORY", "gemm_weights: cannot allocate a conversion buffer");
+    }
+    return p_;
+  }
+
+ private:
+  float* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+thread_local Scratch t_panel;
+
+std::string num(int64_t v) { return std::to_string(v); }
+
+bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
+  const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
+  return a_bytes > 0 && b_bytes > 0 && a0 < b0 + static_cast<uintptr_t>(b_bytes) &&
+         b0 < a0 + static_cast<uintptr_t>(a_bytes);
+}
+
+int64_t split_point(int64_t n, int64_t unit, int64_t parts, int64_t t) {
+  const int64_t units = (n + unit - 1) / unit;
+  return std::min(n, (units * t / parts) * unit);
+}
+
+// ~64 KiB of widened weights per GEMV panel: stays in L2 while the f32 kernel re-reads it.
+constexpr int64_t kGemvPanelFloats = 16384;
+// Columns widened per blocked-path panel (then handed to the threaded f32 gemm).
+constexpr int64_t kBlockedPanelRows = 256;
+
+}  // namespace
+
+int64_t weight_row_bytes(WeightFormat format, int64_t K) {
+  switch (format) {
+    case WeightFormat::F32: return K * 4;
+    case WeightFormat::F16:
+    case WeightFormat::Bf16: return K * 2;
+    case WeightFormat::Q8_0:
+      if (K % kQ8Block != 0)
+        throw Error("ERR_SHAPE", "q8_0 weights need K divisible by 32, got K = " + num(K));
+      return K / kQ8Block * kQ8BlockBytes;
+  }
+  throw Error("ERR_WEIGHT_FORMAT", "unknown weight format");
+}
+
+WeightFormat parse_weight_format(const char* name) {
+  const std::string s = name ? name : "";
+  if (s == "f32") return WeightFormat::F32;
+  if (s == "f16") return WeightFormat::F16;
+  if (s == "bf16") return WeightFormat::Bf16;
+  if (s == "q8_0") return WeightFormat::Q8_0;
+  throw Error("ERR_WEIGHT_FORMAT", "unknown weight format '" + s + "' (expected f32, f16, bf16 or q8_0)");
+}
+
+void dequantize_weights(WeightFormat format, const void* W, int64_t rows, int64_t K, float* out) {
+  const int64_t rb = weight_row_bytes(format, K);
+  converter(format, Isa::Scalar)(static_cast<const uint8_t*>(W), rb, rows, 0, K, out, K);
+}
+
+void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* W,
+                  int64_t W_bytes, WeightFormat format, float* C, int64_t ldc, const float* bias) {
+  if (M < 0 || N < 0 || K < 0)
+    throw Error("ERR_SHAPE", "gemm_weights: M, N, K must be >= 0, got " + num(M) + ", " + num(N) + ", " + num(K));
+  const int64_t rb = weight_row_bytes(format, K);
+  if (W_bytes != N * rb)
+    throw Error("ERR_WEIGHT_BYTES", "gemm_weights: " + num(N) + " rows of " + num(K) + " weights need " +
+                                        num(N * rb) + " bytes, got " + num(W_bytes));
+  if (M == 0 || N == 0) return;
+  if (!C) throw Error("ERR_ARGUMENT", "gemm_weights: C is null");
+  if (ldc < N) throw Error("ERR_SHAPE", "gemm_weights: ldc " + num(ldc) + " < N " + num(N));
+  const int64_t c_bytes = ((M - 1) * ldc + N) * 4;
+  if (K > 0) {
+    if (!A || !W) throw Error("ERR_ARGUMENT", "gemm_weights: A or W is null");
+    if (lda < K) throw Error("ERR_SHAPE", "gemm_weights: lda " + num(lda) + " < K " + num(K));
+    if (overlaps(C, c_bytes, A, ((M - 1) * lda + K) * 4) || overlaps(C, c_bytes, W, W_bytes))
+      throw Error("ERR_ALIAS", "gemm_weights: C overlaps A or W");
+  }
+  if (bias && overlaps(C, c_bytes, bias, N * 4)) throw Error("ERR_ALIAS", "gemm_weights: C overlaps bias");
+
+  const uint8_t* w = static_cast<const uint8_t*>(W);
+  // Aligned f32 weights need no widening at all.
+  if (format == WeightFormat::F32 && (reinterpret_cast<uintptr_t>(W) % alignof(float)) == 0) {
+    gemm(M, N, K, A, lda, reinterpret_cast<const float*>(W), K, true, C, ldc, bias);
+    return;
+  }
+  if (K == 0) {
+    gemm(M, N, 0, A, lda, nullptr, 0, true, C, ldc, bias);
+    return;
+  }
+  const Isa isa = active_isa();
+  const Kernels& kr = gemm_table(isa);
+  const ConvertRows conv = converter(format, isa);
+
+#if defined(__x86_64__) || defined(_M_X64)
+  // Fused decode path: no f32 panel at all, so the weights' bytes are all the memory traffic.
+  if (isa == Isa::Avx512) {
+    const wq_detail::FusedGemvs& fg = wq_detail::avx512_fused_gemvs();
+    const wq_detail::FusedGemv fn = format == WeightFormat::F16    ? fg.f16
+                                    : format == WeightFormat::Bf16 ? fg.bf16
+                                    : format == WeightFormat::Q8_0 ? fg.q8_0
+                                                                   : nullptr;
+    // The kernel addresses 16 rows with 32-bit offsets.
+    if (fn && M <= fg.max_m && rb <= INT32_MAX / 16) {
+      const int64_t g = fg.group;
+      const int64_t T = M * N * K < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
+      const int64_t parts = std::max<int64_t>(1, std::min(T, (N + g - 1) / g));
+      parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+        const int64_t j0 = split_point(N, g, parts, static_cast<int64_t>(t));
+        const int64_t j1 = split_point(N, g, parts, static_cast<int64_t>(t) + 1);
+        if (j1 > j0) fn(M, j0, j1, K, A, lda, w, rb, C, ldc, bias);
+      });
+      return;
+    }
+  }
+#endif
+  if (kr.gemv_nk && M <= kr.gemv_max_m) {
+    const int64_t g = kr.gemv_group;
+    const int64_t panel = std::max<int64_t>(g, kGemvPanelFloats / K / g * g);
+    const int64_t work = M * N * K;
+    const int64_t T = work < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
+    const int64_t parts = std::max<int64_t>(1, std::min(T, (N + g - 1) / g));
+    parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+      const int64_t j0 = split_point(N, g, parts, static_cast<int64_t>(t));
+      const int64_t j1 = split_point(N, g, parts, static_cast<int64_t>(t) + 1);
+      float* buf = t_panel.get(static_cast<size_t>(panel * K));
+      for (int64_t j = j0; j < j1; j += panel) {
+        const int64_t n = std::min(panel, j1 - j);
+        conv(w + j * rb, rb, n, 0, K, buf, K);
+        kr.gemv_nk(M, 0, n, K, A, lda, buf, K, C + j, ldc, bias ? bias + j : nullptr);
+      }
+    });
+    return;
+  }
+
+  const int64_t panel = std::min(N, kBlockedPanelRows);
+  float* buf = t_panel.get(static_cast<size_t>(panel * K));
+  for (int64_t j = 0; j < N; j += panel) {
+    const int64_t n = std::min(panel, N - j);
+    const int64_t parts = std::min<int64_t>(static_cast<int64_t>(thread_count()), (n + 15) / 16);
+    parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+      const int64_t r0 = split_point(n, 16, parts, static_cast<int64_t>(t));
+      const int64_t r1 = split_point(n, 16, parts, static_cast<int64_t>(t) + 1);
+      if (r1 > r0) conv(w + (j + r0) * rb, rb, r1 - r0, 0, K, buf + r0 * K, K);
+    });
+    gemm(M, n, K, A, lda, buf, K, true, C + j, ldc, bias ? bias + j : nullptr);
+  }
+}
+
+}  // namespace atoma

@@ -1,0 +1,277 @@
+// Standalone checks of atoma::gemm_weights: for f32, f16, bf16 and q8_0 weights, every ISA path and
+// thread count gives exactly the bytes of "dequantize W to f32 (independently, here), then the
+// canonical f32 gemm"; the f16 widening is checked on all 65536 halves; bad arguments throw.
+//   g++ -std=c++17 -O2 -ffp-contract=off -Inative native/test/gemm_weights_test.cc
+//       $(node -p "require('./native/sources.json').cpu.join(' ')") -pthread -o /tmp/gw && /tmp/gw
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "canon/philox.h"
+#include "core/error.h"
+#include "cpu/gemm.h"
+#include "cpu/gemm_weights.h"
+#include "cpu/gemm_weights_kernels.h"
+#include "cpu/isa.h"
+#include "cpu/thread_pool.h"
+
+namespace {
+
+int g_failures = 0;
+long g_checks = 0;
+
+void fail(const std::string& what) {
+  if (++g_failures <= 20) std::printf("FAIL: %s\n", what.c_str());
+}
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// The test's own widening, written differently from the engine's (ldexp, not bit surgery).
+float ref_half(uint16_t h) {
+  const int e = (h >> 10) & 31, m = h & 1023;
+  const float s = (h & 0x8000) ? -1.0f : 1.0f;
+  if (e == 31) {
+    if (m == 0) return s * INFINITY;
+    const uint32_t b = ((h & 0x8000u) << 16) | 0x7fc00000u | (static_cast<uint32_t>(m) << 13);
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  }
+  if (e == 0) return s * std::ldexp(static_cast<float>(m), -24);
+  return s * std::ldexp(static_cast<float>(1024 + m), e - 25);
+}
+
+struct Rng {
+  uint64_t seed;
+  uint64_t i = 0;
+  uint32_t next() { return atoma::canon::philox_word(seed, 7, i++); }
+};
+
+const char* fmt_name(atoma::WeightFormat f) {
+  switch (f) {
+    case atoma::WeightFormat::F32: return "f32";
+    case atoma::WeightFormat::F16: return "f16";
+    case atoma::WeightFormat::Bf16: return "bf16";
+    case atoma::WeightFormat::Q8_0: return "q8_0";
+  }
+  return "?";
+}
+
+// Random stored weights of a plausible range, plus their independently widened f32 values.
+void make_weights(atoma::WeightFormat f, int64_t N, int64_t K, Rng& rng, std::vector<uint8_t>& bytes,
+                  std::vector<float>& deq) {
+  const int64_t rb = atoma::weight_row_bytes(f, K);
+  bytes.assign(static_cast<size_t>(N * rb + 1), 0);   // +1: the caller may offset by a byte
+  deq.assign(static_cast<size_t>(N * K), 0.0f);
+  for (int64_t j = 0; j < N; ++j) {
+    uint8_t* row = bytes.data() + j * rb;
+    for (int64_t k = 0; k < K; ++k) {
+      float v = 0;
+      if (f == atoma::WeightFormat::F32) {
+        v = (static_cast<int32_t>(rng.next() % 2001) - 1000) / 512.0f + std::ldexp(1.0f, -20) * (rng.next() % 7);
+        std::memcpy(row + 4 * k, &v, 4);
+      } else if (f == atoma::WeightFormat::F16) {
+        // Exponents 0..29 (subnormals included), any sign and mantissa.
+        const uint16_t h = static_cast<uint16_t>((rng.next() & 0x83ffu) | ((rng.next() % 30) << 10));
+        std::memcpy(row + 2 * k, &h, 2);
+        v = ref_half(h);
+      } else if (f == atoma::WeightFormat::Bf16) {
+        const uint16_t h = static_cast<uint16_t>((rng.next() & 0x807fu) | ((110 + rng.next() % 30) << 7));
+        std::memcpy(row + 2 * k, &h, 2);
+        const uint32_t b = static_cast<uint32_t>(h) << 16;
+        std::memcpy(&v, &b, 4);
+      }
+      if (f != atoma::WeightFormat::Q8_0) deq[j * K + k] = v;
+    }
+    if (f == atoma::WeightFormat::Q8_0) {
+      for (int64_t b = 0; b < K / 32; ++b) {
+        uint8_t* blk = row + b * 34;
+        const uint16_t d = static_cast<uint16_t>((rng.next() & 0x83ffu) | ((5 + rng.next() % 10) << 10));
+        std::memcpy(blk, &d, 2);
+        for (int i = 0; i < 32; ++i) {
+          const int8_t q = static_cast<int8_t>(rng.next() & 0xff);
+          blk[2 + i] = static_cast<uint8_t>(q);
+          deq[j * K + b * 32 + i] = static_cast<float>(static_cast<double>(ref_half(d)) * q);
+        }
+      }
+    }
+  }
+}
+
+void check_half_widening() {
+  std::vector<uint8_t> all(65536 * 2);
+  for (uint32_t h = 0; h < 65536; ++h) std::memcpy(&all[2 * h], &h, 2);
+  std::vector<float> port(65536), simd(65536);
+  atoma::wq_detail::portable_converters().f16(all.data(), 65536 * 2, 1, 0, 65536, port.data(), 65536);
+  if (atoma::isa_supported(atoma::Isa::Avx512))
+    atoma::wq_detail::avx512_converters().f16(all.data(), 65536 * 2, 1, 0, 65536, simd.data(), 65536);
+  else
+    simd = port;
+  for (uint32_t h = 0; h < 65536; ++h) {
+    ++g_checks;
+    const float r = ref_half(static_cast<uint16_t>(h));
+    if (bits(port[h]) != bits(r) || bits(simd[h]) != bits(r)) {
+      char buf[120];
+      std::snprintf(buf, sizeof buf, "half 0x%04x: ref %08x portable %08x simd %08x", h, bits(r), bits(port[h]), bits(simd[h]));
+      fail(buf);
+    }
+  }
+}
+
+void check_products() {
+  const atoma::WeightFormat fmts[] = {atoma::WeightFormat::F32, atoma::WeightFormat::F16,
+                                      atoma::WeightFormat::Bf16, atoma::WeightFormat::Q8_0};
+  const int64_t Ms[] = {1, 2, 5, 8, 9, 16, 33};
+  const int64_t Ns[] = {1, 15, 17, 50, 300};
+  const int64_t Ks[] = {32, 96, 256, 288, 576};
+  Rng rng{42};
+  for (auto f : fmts) {
+    for (int64_t K : Ks) {
+      for (int64_t N : Ns) {
+        std::vector<uint8_t> wb;
+        std::vector<float> deq;
+        make_weights(f, N, K, rng, wb, deq);
+        for (int64_t M : Ms) {
+          std::vector<float> A(static_cast<size_t>(M * K)), bias(static_cast<size_t>(N));
+          for (auto& a : A) a = (static_cast<int32_t>(rng.next() % 4001) - 2000) / 1024.0f;
+          for (auto& b : bias) b = (static_cast<int32_t>(rng.next() % 201) - 100) / 64.0f;
+          const bool with_bias = (M + N) % 2 == 0;
+          std::vector<float> ref(static_cast<size_t>(M * N));
+          atoma::set_active_isa(atoma::Isa::Scalar);
+          atoma::set_thread_count(1);
+          atoma::gemm(M, N, K, A.data(), K, deq.data(), K, true, ref.data(), N, with_bias ? bias.data() : nullptr);
+          // An odd byte offset forces the unaligned f32 path through the converters too.
+          for (int offset = 0; offset < (f == atoma::WeightFormat::F32 ? 2 : 1); ++offset) {
+            std::vector<uint8_t> shifted(wb.size());
+            std::memcpy(shifted.data() + offset, wb.data(), wb.size() - 1);
+            for (atoma::Isa isa : atoma::available_isas()) {
+              for (size_t threads : {1, 2, 3}) {
+                atoma::set_active_isa(isa);
+                atoma::set_thread_count(threads);
+                std::vector<float> C(static_cast<size_t>(M * N), -7.0f);
+                atoma::gemm_weights(M, N, K, A.data(), K, shifted.data() + offset,
+                                    N * atoma::weight_row_bytes(f, K), f, C.data(), N,
+                                    with_bias ? bias.data() : nullptr);
+                ++g_checks;
+                if (std::memcmp(C.data(), ref.data(), C.size() * 4) != 0) {
+                  char buf[200];
+                  std::snprintf(buf, sizeof buf, "%s M=%lld N=%lld K=%lld isa=%s threads=%zu offset=%d",
+                                fmt_name(f), (long long)M, (long long)N, (long long)K,
+                                atoma::isa_name(isa), threads, offset);
+                  fail(buf);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  atoma::set_active_isa(atoma::best_isa());
+}
+
+// Decode shapes (M = 1..8: the fused in-register-widening GEMVs), with row strides past K and N,
+// N off the 16-lane grid, K off the 256-chunk grid (and off the 16-wide k slice for f16/bf16),
+// q8_0 scales that are subnormal, zero, -0 or infinite; C's padding must stay untouched.
+void check_decode_shapes() {
+  const atoma::WeightFormat fmts[] = {atoma::WeightFormat::F16, atoma::WeightFormat::Bf16,
+                                      atoma::WeightFormat::Q8_0};
+  const int64_t Ns[] = {1, 15, 33, 100};
+  Rng rng{4242};
+  for (auto f : fmts) {
+    std::vector<int64_t> Ks = {32, 224, 288, 800, 4064, 4096};
+    if (f != atoma::WeightFormat::Q8_0) Ks.insert(Ks.end(), {7, 23, 261});
+    for (int64_t K : Ks) {
+      for (int64_t N : Ns) {
+        std::vector<uint8_t> wb;
+        std::vector<float> deq;
+        make_weights(f, N, K, rng, wb, deq);
+        if (f == atoma::WeightFormat::Q8_0) {
+          const uint16_t special[] = {0x0001, 0x03ff, 0x0000, 0x8000, 0x7c00, 0x8200};
+          const int64_t rb = atoma::weight_row_bytes(f, K);
+          for (int64_t j = 0; j < N; j += 3) {
+            const int64_t b = static_cast<int64_t>(rng.next() % static_cast<uint32_t>(K / 32));
+            const uint16_t d = special[rng.next() % 6];
+            uint8_t* blk = wb.data() + j * rb + b * 34;
+            std::memcpy(blk, &d, 2);
+            blk[2] = 0x80;   // q = -128
+            blk[3] = 0;
+            for (int i = 0; i < 32; ++i)
+              deq[j * K + b * 32 + i] = static_cast<float>(static_cast<double>(ref_half(d)) * static_cast<int8_t>(blk[2 + i]));
+          }
+        }
+        for (int64_t M = 1; M <= 8; ++M) {
+          const int64_t lda = K + 3, ldc = N + 5;
+          std::vector<float> A(static_cast<size_t>(M * lda)), bias(static_cast<size_t>(N));
+          for (auto& a : A) a = (static_cast<int32_t>(rng.next() % 4001) - 2000) / 1024.0f;
+          for (auto& b : bias) b = (static_cast<int32_t>(rng.next() % 201) - 100) / 64.0f;
+          const bool with_bias = (M + K / 32) % 2 == 1;
+          std::vector<float> ref(static_cast<size_t>(M * ldc), -7.0f);
+          atoma::set_active_isa(atoma::Isa::Scalar);
+          atoma::set_thread_count(1);
+          atoma::gemm(M, N, K, A.data(), lda, deq.data(), K, true, ref.data(), ldc, with_bias ? bias.data() : nullptr);
+          for (atoma::Isa isa : atoma::available_isas()) {
+            for (size_t threads : {1, 2, 3}) {
+              atoma::set_active_isa(isa);
+              atoma::set_thread_count(threads);
+              std::vector<float> C(static_cast<size_t>(M * ldc), -7.0f);
+              atoma::gemm_weights(M, N, K, A.data(), lda, wb.data(), N * atoma::weight_row_bytes(f, K), f,
+                                  C.data(), ldc, with_bias ? bias.data() : nullptr);
+              ++g_checks;
+              if (std::memcmp(C.data(), ref.data(), C.size() * 4) != 0) {
+                char buf[200];
+                std::snprintf(buf, sizeof buf, "decode %s M=%lld N=%lld K=%lld isa=%s threads=%zu bias=%d",
+                              fmt_name(f), (long long)M, (long long)N, (long long)K, atoma::isa_name(isa),
+                              threads, with_bias);
+                fail(buf);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  atoma::set_active_isa(atoma::best_isa());
+}
+
+template <typename F>
+void expect_error(const char* code, F fn, const char* what) {
+  ++g_checks;
+  try {
+    fn();
+    fail(std::string(what) + ": no error");
+  } catch (const atoma::Error& e) {
+    if (e.code != code) fail(std::string(what) + ": got " + e.code + " (" + e.what() + ")");
+  }
+}
+
+void check_errors() {
+  std::vector<float> A(64, 1.0f), C(64);
+  std::vector<uint8_t> w(1000);
+  using atoma::WeightFormat;
+  expect_error("ERR_WEIGHT_BYTES", [&] { atoma::gemm_weights(1, 2, 32, A.data(), 32, w.data(), 67, WeightFormat::Q8_0, C.data(), 2, nullptr); }, "short q8_0");
+  expect_error("ERR_WEIGHT_BYTES", [&] { atoma::gemm_weights(1, 2, 32, A.data(), 32, w.data(), 129, WeightFormat::F16, C.data(), 2, nullptr); }, "long f16");
+  expect_error("ERR_SHAPE", [&] { atoma::gemm_weights(1, 2, 33, A.data(), 33, w.data(), 68, WeightFormat::Q8_0, C.data(), 2, nullptr); }, "q8_0 K % 32");
+  expect_error("ERR_WEIGHT_FORMAT", [&] { atoma::parse_weight_format("q4_0"); }, "unknown format");
+  expect_error("ERR_ALIAS", [&] {
+    atoma::gemm_weights(1, 2, 8, A.data(), 8, A.data() + 16, 64, WeightFormat::F32, A.data() + 16, 2, nullptr);
+  }, "C overlaps W");
+  expect_error("ERR_SHAPE", [&] { atoma::gemm_weights(-1, 2, 8, A.data(), 8, w.data(), 64, WeightFormat::F32, C.data(), 2, nullptr); }, "negative M");
+}
+
+}  // namespace
+
+int main() {
+  check_half_widening();
+  check_products();
+  check_decode_shapes();
+  check_errors();
+  std::printf("gemm_weights_test: %ld checks, %d failures\n", g_checks, g_failures);
+  return g_failures ? 1 : 0;
+}
