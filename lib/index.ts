@@ -13,3 +13,11 @@ export {
 export { blake3, createHasher, hashStream, hashFile, merkleLeaf, merkleRoot, merkleRootOfLeafHashes, type Blake3Options } from './engine/hash.js';
 export { mapFile } from './engine/files.js';
 export { info, configure, copyBandwidth, CANONICAL_ARITHMETIC_VERSION, type EngineInfo, type Isa } from './engine/config.js';
+export * from './protocol/sui/index.js';
+export { loadModel, readGguf, writeGguf, encodeGguf, ggufValue, initModel, readSafetensors, BpeTokenizer, GgufValueType, type GgufFile, type GgufEntry, type GgufTensorInfo, type GgufSpec, type GgufTensorSpec, type InitOptions } from './model/index.js';
+export type { LlamaConfig, LoadedModel, ModelWeights, Tokenizer, Weight, WeightFormat } from './model/types.js';
+export { LlamaModel, generate, sample, recomputeLeaf, KvCache, linear, type GenerateRequest, type GenerateResult, type SamplingParams } from './model/inference.js';
+export { apply as applyProtocolEvent, emptyState, sampleNodes, commitment, Trace, Ledger, serveLedger, LedgerClient, simulate, DEFAULT_PARAMS, type Params, type State as ProtocolState, type Event as ProtocolEvent, type Effect as ProtocolEffect } from './protocol/index.js';
+// WebAssembly functions (lib/wasm/) and confidential requests (lib/crypto/)
+export * from './wasm/index.js';
+export * from './crypto/index.js';

@@ -7,6 +7,12 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   conform: { summary: 'digest of one canonical kernel on seeded inputs', load: () => import('./commands/conform.js') },
   hash: { summary: 'BLAKE3 of files, like b3sum', load: () => import('./commands/hash.js') },
   bench: { summary: 'GEMM, GEMV, hash and copy throughput', load: () => import('./commands/bench.js') },
+  wasm: { summary: 'run a WebAssembly function (metered, isolated)', load: () => import('./commands/wasm.js') },
+  ledger: { summary: 'local ledger service (SQLite) over HTTP + WebSocket', load: () => import('./commands/ledger.js') },
+  devnet: { summary: 'simulate the protocol (--simulate): disputes, slashes, p^n', load: () => import('./commands/devnet.js') },
+  model: { summary: 'create (init) or inspect GGUF / safetensors models', load: () => import('./commands/model.js') },
+  run: { summary: 'generate text with a model (deterministic; --json for digests)', load: () => import('./commands/run.js') },
+  trace: { summary: 'trace leaves of a generation for dispute bisection', load: () => import('./commands/trace.js') },
 };
 
 function usage(): string {

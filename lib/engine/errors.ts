@@ -33,7 +33,48 @@ export type AtomaErrorCode =
   | 'ERR_NO_CUDA'
   | 'ERR_USAGE'
   | 'ERR_OUT_OF_MEMORY'
-  | 'ERR_INTERNAL';
+  | 'ERR_INTERNAL'
+  // Sui ledger client (lib/protocol/sui/)
+  | 'ERR_SUI_CONFIG'
+  | 'ERR_SUI_KEY'
+  | 'ERR_SUI_EVENT'
+  | 'ERR_SUI_RPC'
+  | 'ERR_SUI_CURSOR'
+  // Quantized and half-precision weights (native/cpu/gemm_weights)
+  | 'ERR_WEIGHT_BYTES'
+  | 'ERR_WEIGHT_FORMAT'
+  // Model files and tokenizers (lib/model/)
+  | 'ERR_MODEL_FORMAT'
+  | 'ERR_MODEL_UNSUPPORTED'
+  | 'ERR_MODEL_SHAPE'
+  | 'ERR_MODEL_MISSING_TENSOR'
+  | 'ERR_TOKENIZER'
+  // Protocol rules and ledgers (lib/protocol/)
+  | 'ERR_EVENT'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_DUPLICATE'
+  | 'ERR_FUNDS'
+  | 'ERR_NO_NODES'
+  | 'ERR_PHASE'
+  | 'ERR_MISMATCH'
+  | 'ERR_NOT_SAMPLED'
+  | 'ERR_LEDGER'
+  // WebAssembly functions and confidential requests (lib/wasm/, lib/crypto/)
+  | 'ERR_WASM_INVALID'
+  | 'ERR_WASM_FORBIDDEN_IMPORT'
+  | 'ERR_WASM_TRAP'
+  | 'ERR_WASM_OUT_OF_FUEL'
+  | 'ERR_WASM_OUT_OF_MEMORY'
+  | 'ERR_WASM_STACK_OVERFLOW'
+  | 'ERR_WASM_TIMEOUT'
+  | 'ERR_WASM_OUTPUT_LIMIT'
+  | 'ERR_WASM_WORKER'
+  | 'ERR_SEAL_FORMAT'
+  | 'ERR_SEAL_AUTH'
+  | 'ERR_SEAL_REPLAY'
+  | 'ERR_KEY_UNKNOWN'
+  | 'ERR_KEY_EXPIRED'
+  | 'ERR_ATTESTATION';
 
 export function fail(code: AtomaErrorCode, message: string): never {
   throw new AtomaError(message, code);

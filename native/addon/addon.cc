@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_kernels(env, exports);
   register_hashing(env, exports);
   register_files(env, exports);
+  register_weights(env, exports);
   return exports;
 }
 

@@ -8,5 +8,6 @@ void register_engine(Napi::Env env, Napi::Object exports);
 void register_kernels(Napi::Env env, Napi::Object exports);
 void register_hashing(Napi::Env env, Napi::Object exports);
 void register_files(Napi::Env env, Napi::Object exports);
+void register_weights(Napi::Env env, Napi::Object exports);
 
 }  // namespace atoma::addon
