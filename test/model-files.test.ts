@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, copyFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AtomaError, loadModel, initModel, encodeGguf, readGguf, blake3, merkleRoot } from '../lib/index.js';
@@ -179,7 +179,7 @@ describe('loading speed', () => {
     const t0 = performance.now();
     const m = await loadModel(p);
     const ms = performance.now() - t0;
-    const size = readFileSync(p).length;
+    const size = statSync(p).size;
     expect(m.weights.get('blk.3.ffn_down.weight').bytes.buffer.byteLength).toBe(size);
     // The mapping is not a JavaScript allocation: ArrayBuffer memory grows far less than the file.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(size / 4);
