@@ -1,7 +1,7 @@
 // gemm_weights: A x W^T with W in a stored format. Three paths, all exactly "widen W to f32, then
 // the canonical gemm":
 //  - decode-sized M where the ISA has a fused kernel for the format: widening happens in
-//    registers inside the GEMV (gemm_weights_avx512.cc), so only the stored bytes are read;
+//    registers inside the GEMV (gemm_weights_avx512.cc, gemm_weights_avx2.cc), so only the stored bytes are read;
 //  - decode-sized M (the f32 table's GEMV range): each task widens its own columns in small
 //    panels (kept in L1/L2) and runs the f32 GEMV kernel on them, so W's stored bytes are
 //    streamed from memory once -- 34 bytes per 32 weights for q8_0 instead of 128;
@@ -229,14 +229,15 @@ void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
 
 #if defined(__x86_64__) || defined(_M_X64)
   // Fused decode path: no f32 panel at all, so the weights' bytes are all the memory traffic.
-  if (isa == Isa::Avx512) {
-    const wq_detail::FusedGemvs& fg = wq_detail::avx512_fused_gemvs();
+  if (isa == Isa::Avx512 || isa == Isa::Avx2) {
+    const wq_detail::FusedGemvs& fg =
+        isa == Isa::Avx512 ? wq_detail::avx512_fused_gemvs() : wq_detail::avx2_fused_gemvs();
     const wq_detail::FusedGemv fn = format == WeightFormat::F16    ? fg.f16
                                     : format == WeightFormat::Bf16 ? fg.bf16
                                     : format == WeightFormat::Q8_0 ? fg.q8_0
                                                                    : nullptr;
-    // The kernel addresses 16 rows with 32-bit offsets.
-    if (fn && M <= fg.max_m && rb <= INT32_MAX / 16) {
+    // The AVX-512 q8_0 kernel gathers the scales of up to 32 rows through 32-bit offsets.
+    if (fn && M <= fg.max_m && rb <= INT32_MAX / 32) {
       const int64_t g = fg.group;
       const int64_t T = M * N * K < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
       const int64_t parts = std::max<int64_t>(1, std::min(T, (N + g - 1) / g));

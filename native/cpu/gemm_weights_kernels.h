@@ -22,7 +22,7 @@ const Converters& avx512_converters();
 
 // Decode-sized A x W^T read straight from the stored rows (no f32 panel): C rows 0..M-1, columns
 // j0..j1-1, each output in the canonical chunked order, so the bytes equal widen-then-f32-gemm.
-// W points at row 0's bytes; rows are row_bytes apart, and 16 * row_bytes fits in int32.
+// W points at row 0's bytes; rows are row_bytes apart, and 32 * row_bytes fits in int32.
 using FusedGemv = void (*)(int64_t M, int64_t j0, int64_t j1, int64_t K, const float* A,
                            int64_t lda, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
                            const float* bias);
@@ -35,6 +35,7 @@ struct FusedGemvs {
 
 #if defined(__x86_64__) || defined(_M_X64)
 const FusedGemvs& avx512_fused_gemvs();
+const FusedGemvs& avx2_fused_gemvs();
 #endif
 
 // The exact f16 -> f32 widening (NaNs keep their payload and come out quiet, as F16C does).
