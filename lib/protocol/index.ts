@@ -1,6 +1,6 @@
 /** The protocol's public surface: rules, sampling, commitments, traces, ledger, simulator. */
-export { apply, emptyState, eligibleNodes, escrowFor, payment, nextBeacon, nextDeadline } from './machine.js';
-export { sampleNodes } from './sampling.js';
+export { apply, applyInPlace, emptyState, eligibleNodes, escrowFor, payment, nextBeacon, nextDeadline, type Applied, type Change } from './machine.js';
+export { sampleNodes, sampleSorted } from './sampling.js';
 export { commitment } from './commitment.js';
 export { Trace, splitPoint, interiorHash } from './trace.js';
 export { validateEvent } from './validate.js';

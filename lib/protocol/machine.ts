@@ -1,16 +1,19 @@
 /**
- * The protocol's rules as a pure state machine: `apply(state, event)` returns the next state and
- * the effects, and touches nothing else: no clock (events carry `at`), no randomness (events
- * carry `entropy`), no I/O. The input state is never modified (copy on write: unchanged records
- * keep their identity, which the SQLite ledger uses to write only what changed). An event the
- * rules refuse throws an AtomaError and changes nothing. Every ledger (embedded SQLite, service,
- * simulator, Sui mirror) runs these same rules. docs/protocol.md describes them in prose.
+ * The protocol's rules as a state machine: `applyInPlace(state, event)` updates the state and
+ * returns the effects, and touches nothing else: no clock (events carry `at`), no randomness
+ * (events carry `entropy`), no I/O. Its cost does not grow with the number of nodes, accounts or
+ * requests: only the records an event touches are written (each touched record is replaced by a
+ * copy, so records are immutable values and an unchanged record keeps its identity), and every
+ * write is journaled, so an event the rules refuse throws an AtomaError after undoing its writes:
+ * it changes nothing. `apply(state, event)` is the pure form (the input state is never modified;
+ * it copies the tables an event writes, O(size of those tables)). Every ledger (embedded SQLite,
+ * service, simulator, Sui mirror) runs these same rules. docs/protocol.md describes them in prose.
  */
 import { fail } from '../engine/errors.js';
 import { blake3 } from '../engine/hash.js';
 import { commitment } from './commitment.js';
 import { DEFAULT_PARAMS, type Params } from './params.js';
-import { sampleNodes } from './sampling.js';
+import { sampleSorted } from './sampling.js';
 import { interiorHash, splitPoint } from './trace.js';
 import type { Effect, Event, Hex32, NodeRecord, RequestRecord, Side, Slot, State, TaskRecord, Transition } from './types.js';
 import { validateEvent } from './validate.js';
@@ -29,6 +32,12 @@ export function nextBeacon(beacon: Hex32, entropy: Hex32): Hex32 {
 
 /** amount * bps / 10000, exactly (BigInt: amounts reach 2^50), rounded down or up. */
 export function bpsOf(amount: number, bps: number, roundUp = false): number {
+  const n = amount * bps;
+  if (Number.isSafeInteger(n)) {
+    // Exact in doubles below 2^53: n - n % 10000 is a multiple of 10000, so the division is exact.
+    const r = n % 10_000;
+    return (n - r) / 10_000 + (roundUp && r !== 0 ? 1 : 0);
+  }
   const p = BigInt(amount) * BigInt(bps);
   const q = p / 10_000n + (roundUp && p % 10_000n !== 0n ? 1n : 0n);
   return Number(q);
@@ -45,15 +54,95 @@ export function escrowFor(params: Params, maxPrice: number, n: number): number {
   return total + bpsOf(total, params.protocolFeeBps, true);
 }
 
-/** Nodes that may serve a request: subscribed at a price <= maxPrice, enough reputation and collateral. */
+/**
+ * The nodes of a table in id order, kept per nodes table object: ids, their current records, each
+ * id's position, and per task (once asked for) the price each node asks (undefined: not
+ * subscribed). Node ids are only ever added (by `register`), so a request's draw is one pass over
+ * flat arrays: no sort, no keyed lookup per node. `Draft.put` keeps it in step with every write.
+ */
+interface NodeIndex {
+  ids: string[];
+  recs: NodeRecord[];
+  at: Map<string, number>;
+  /** Columns of plain doubles (the loop over them is what a draw costs). NaN: not subscribed. */
+  reputation: number[];
+  collateral: number[];
+  prices: Map<string, number[]>;
+}
+const nodeIndexOf = new WeakMap<object, NodeIndex>();
+
+function nodeIndex(nodes: State['nodes']): NodeIndex {
+  let x = nodeIndexOf.get(nodes);
+  if (!x) {
+    const ids = Object.keys(nodes).sort();
+    const recs = ids.map((id) => nodes[id]);
+    x = { ids, recs, at: new Map(ids.map((id, i) => [id, i])), reputation: recs.map((n) => n.reputation), collateral: recs.map((n) => n.collateral), prices: new Map() };
+    nodeIndexOf.set(nodes, x);
+  }
+  return x;
+}
+
+function pricesFor(x: NodeIndex, task: Hex32): number[] {
+  let p = x.prices.get(task);
+  if (!p) x.prices.set(task, (p = x.recs.map((n) => n.subscriptions[task] ?? NaN)));
+  return p;
+}
+
+/**
+ * Keeps a table's index (when built) in step with a node record written to it; `prev` is the
+ * record it replaces. Only the tasks either record subscribes to can change price, and a node
+ * subscribes to few, so this costs O(its subscriptions).
+ */
+function indexNode(nodes: State['nodes'], n: NodeRecord, prev: NodeRecord | undefined): void {
+  const x = nodeIndexOf.get(nodes);
+  if (!x) return;
+  const i = x.at.get(n.id);
+  if (i !== undefined) {
+    x.recs[i] = n;
+    x.reputation[i] = n.reputation;
+    x.collateral[i] = n.collateral;
+    if (x.prices.size > 0) {
+      if (prev) for (const task in prev.subscriptions) {
+        const p = x.prices.get(task);
+        if (p) p[i] = n.subscriptions[task] ?? NaN;
+      }
+      for (const task in n.subscriptions) {
+        const p = x.prices.get(task);
+        if (p) p[i] = n.subscriptions[task] ?? NaN;
+      }
+    }
+    return;
+  }
+  // A new node (register: rare), so rebuilding the positions is fine.
+  let lo = 0;
+  let hi = x.ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (x.ids[mid] < n.id) lo = mid + 1;
+    else hi = mid;
+  }
+  x.ids.splice(lo, 0, n.id);
+  x.recs.splice(lo, 0, n);
+  x.reputation.splice(lo, 0, n.reputation);
+  x.collateral.splice(lo, 0, n.collateral);
+  for (const [task, p] of x.prices) p.splice(lo, 0, n.subscriptions[task] ?? NaN);
+  for (let j = lo; j < x.ids.length; j++) x.at.set(x.ids[j], j);
+}
+
+/** Nodes that may serve a request, sorted by id: subscribed at a price <= maxPrice, enough reputation and collateral. */
 export function eligibleNodes(state: State, task: TaskRecord, maxPrice: number, exclude: ReadonlySet<string> = new Set()): string[] {
   const out: string[] = [];
-  for (const id in state.nodes) {
-    const n = state.nodes[id];
-    const price = n.subscriptions[task.id];
-    if (price === undefined || price > maxPrice || exclude.has(id)) continue;
-    if (n.reputation < task.minReputation || n.collateral < state.params.minCollateral) continue;
-    out.push(id);
+  const x = nodeIndex(state.nodes);
+  const { ids, reputation, collateral } = x;
+  const prices = pricesFor(x, task.id);
+  const minReputation = task.minReputation;
+  const minCollateral = state.params.minCollateral;
+  const excluding = exclude.size > 0;
+  for (let i = 0; i < ids.length; i++) {
+    // Written so that NaN (not subscribed) fails: !(NaN <= x) is true.
+    if (!(prices[i] <= maxPrice) || reputation[i] < minReputation || collateral[i] < minCollateral) continue;
+    if (excluding && exclude.has(ids[i])) continue;
+    out.push(ids[i]);
   }
   return out;
 }
@@ -62,27 +151,98 @@ function sideKey(s: Slot): string {
   return `${s.outputDigest}:${s.traceRoot}:${s.traceLeaves}`;
 }
 
-/** A copy-on-write view of the state for one event. */
+type TableName = 'accounts' | 'nodes' | 'tasks' | 'requests';
+const FIELDS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted', 'accounts', 'nodes', 'tasks', 'requests'] as const;
+
+/** A row one event wrote: the ledger stores exactly these (a missing row was deleted). */
+export interface Change { table: TableName; id: Hex32 }
+
+/** What `applyInPlace` did: the effects, the rows written, and how to take it back. */
+export interface Applied {
+  effects: Effect[];
+  changes: Change[];
+  /** Restores the state as it was before this event (call before any later event is applied). */
+  undo(): void;
+}
+
+interface Entry { table: TableName; id: Hex32; had: boolean; old: unknown }
+
+/**
+ * One event's writes. In place: the state's tables are written directly and every row write is
+ * journaled with the value it replaced (undo replays the journal backwards). Copy mode (the pure
+ * `apply`): the state object and each written table are copied first, as the rules always did.
+ * Either way a touched record is replaced by a copy made once per event, never changed in place.
+ */
 class Draft {
   readonly s: State;
   readonly effects: Effect[] = [];
-  private readonly copied = new Set<string>();
-  constructor(private readonly base: State, readonly at: number) {
-    this.s = { ...base };
+  /** Every row write in order, with the value it replaced (a row may appear more than once). */
+  readonly journal: Entry[] = [];
+  /** Records made by this event (few: a list is cheaper than a set). */
+  private readonly fresh: object[] = [];
+  private copiedTables?: Set<TableName>;
+  private readonly saved: Pick<State, (typeof FIELDS)[number]>;
+  constructor(base: State, readonly at: number, private readonly inPlace: boolean) {
+    this.s = inPlace ? base : { ...base };
+    const { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests } = base;
+    this.saved = { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests };
   }
   get p(): Params {
     return this.s.params;
   }
-  private table<K extends 'accounts' | 'nodes' | 'tasks' | 'requests'>(name: K): State[K] {
-    if (!this.copied.has(name)) {
-      this.copied.add(name);
+  private table<K extends TableName>(name: K): State[K] {
+    if (!this.inPlace && !(this.copiedTables ??= new Set()).has(name)) {
+      this.copiedTables.add(name);
       // A for-in copy: several times faster than spread on large id-keyed (dictionary-mode) objects.
-      const from = this.base[name] as Record<string, unknown>;
+      const from = this.s[name] as Record<string, unknown>;
       const to: Record<string, unknown> = {};
       for (const k in from) to[k] = from[k];
       (this.s as unknown as Record<string, unknown>)[name] = to;
     }
     return this.s[name];
+  }
+  /** Writes (or, with undefined, deletes) one row, journaling the value it replaces. */
+  private put(name: TableName, id: Hex32, v: unknown): void {
+    const t = this.table(name) as Record<string, unknown>;
+    const old = t[id];
+    this.journal.push({ table: name, id, had: old !== undefined, old });
+    if (v === undefined) delete t[id];
+    else {
+      t[id] = v;
+      if (name === 'nodes') indexNode(t as State['nodes'], v as NodeRecord, old as NodeRecord | undefined);
+    }
+  }
+  /** Takes back every write (in place mode): rows, then the top-level fields. */
+  undo(): void {
+    // Backwards, so a row written twice ends with the value it had before the event.
+    for (let i = this.journal.length - 1; i >= 0; i--) {
+      const x = this.journal[i];
+      const t = this.s[x.table] as Record<string, unknown>;
+      if (x.had) {
+        const cur = t[x.id];
+        t[x.id] = x.old;
+        if (x.table === 'nodes') indexNode(t as State['nodes'], x.old as NodeRecord, cur as NodeRecord);
+      } else {
+        delete t[x.id];
+        // A node added by this event: the table's index is rebuilt on next use.
+        if (x.table === 'nodes') nodeIndexOf.delete(t);
+      }
+    }
+    Object.assign(this.s, this.saved);
+  }
+  /** A node record may change after it was written (subscribe adds a price): bring the index up to date. */
+  reindex(): void {
+    for (const x of this.journal) if (x.table === 'nodes') indexNode(this.s.nodes, this.s.nodes[x.id], x.old as NodeRecord | undefined);
+  }
+  changes(): Change[] {
+    const seen = new Set<string>();
+    const out: Change[] = [];
+    for (const { table, id } of this.journal) {
+      if (seen.has(table + id)) continue;
+      seen.add(table + id);
+      out.push({ table, id });
+    }
+    return out;
   }
   balance(id: Hex32): number {
     return this.s.accounts[id] ?? 0;
@@ -90,51 +250,45 @@ class Draft {
   credit(id: Hex32, amount: number): void {
     const v = this.balance(id) + amount;
     if (!Number.isSafeInteger(v)) fail('ERR_RANGE', `account ${id} would exceed 2^53`);
-    this.table('accounts')[id] = v;
+    this.put('accounts', id, v);
   }
   debit(id: Hex32, amount: number, what: string): void {
     const have = this.balance(id);
     if (have < amount) fail('ERR_FUNDS', `${what}: account ${id} holds ${have}, needs ${amount}`);
-    this.table('accounts')[id] = have - amount;
+    this.put('accounts', id, have - amount);
   }
   node(id: Hex32): NodeRecord {
     const n = this.s.nodes[id];
     if (!n) fail('ERR_NOT_FOUND', `no node ${id}`);
-    if (!this.copied.has(`n:${id}`)) {
-      this.copied.add(`n:${id}`);
-      const c = { ...n, subscriptions: { ...n.subscriptions } };
-      this.table('nodes')[id] = c;
-      return c;
-    }
-    return n;
+    if (this.fresh.includes(n)) return n;
+    const c = { ...n, subscriptions: { ...n.subscriptions } };
+    this.setNode(c);
+    return c;
   }
   setNode(n: NodeRecord): void {
-    this.copied.add(`n:${n.id}`);
-    this.table('nodes')[n.id] = n;
+    this.fresh.push(n);
+    this.put('nodes', n.id, n);
   }
   setTask(t: TaskRecord): void {
-    this.table('tasks')[t.id] = t;
+    this.put('tasks', t.id, t);
   }
   request(id: Hex32): RequestRecord {
     const r = this.s.requests[id];
     if (!r) fail('ERR_NOT_FOUND', `no open request ${id}`);
-    if (!this.copied.has(`r:${id}`)) {
-      this.copied.add(`r:${id}`);
-      const c: RequestRecord = {
-        ...r, slots: r.slots.map((s) => ({ ...s })), drawn: [...r.drawn], challengers: [...r.challengers], losers: [...r.losers],
-        dispute: r.dispute && { ...r.dispute, agreed: [...r.dispute.agreed] },
-      };
-      this.table('requests')[id] = c;
-      return c;
-    }
-    return r;
+    if (this.fresh.includes(r)) return r;
+    const c: RequestRecord = {
+      ...r, slots: r.slots.map((s) => ({ ...s })), drawn: [...r.drawn], challengers: [...r.challengers], losers: [...r.losers],
+      dispute: r.dispute && { ...r.dispute, agreed: [...r.dispute.agreed] },
+    };
+    this.setRequest(c);
+    return c;
   }
   setRequest(r: RequestRecord): void {
-    this.copied.add(`r:${r.id}`);
-    this.table('requests')[r.id] = r;
+    this.fresh.push(r);
+    this.put('requests', r.id, r);
   }
   closeRequest(id: Hex32): void {
-    delete this.table('requests')[id];
+    this.put('requests', id, undefined);
   }
   changeReputation(n: NodeRecord, delta: number): void {
     n.reputation = Math.max(0, Math.min(this.p.maxReputation, n.reputation + delta));
@@ -157,8 +311,9 @@ class Draft {
 }
 
 /**
- * The next state and effects for one event. Throws an AtomaError (the state is unchanged) when
- * the event is malformed or the rules refuse it.
+ * The next state and effects for one event, leaving `state` as it was (pure). Throws an
+ * AtomaError when the event is malformed or the rules refuse it. Costs a copy of each table the
+ * event writes; a ledger applying a long log uses `applyInPlace`.
  *
  * @example
  * let state = emptyState();
@@ -166,18 +321,52 @@ class Draft {
  * const { state: next, effects } = apply(state, { type: 'deposit', at: 1, account, amount: 10 });
  */
 export function apply(state: State, input: Event | unknown): Transition {
+  const d = run(state, input, false);
+  return { state: d.s, effects: d.effects };
+}
+
+/**
+ * Applies one event to `state` itself, in time independent of the size of its tables. A refused
+ * event (AtomaError) leaves the state exactly as it was; a later failure of the caller (a
+ * database write) can take an applied event back with `undo`. Records are never changed in
+ * place: a touched record is replaced, so references to old records stay valid snapshots. The
+ * tables themselves are written, so `state` must not share them with a state kept elsewhere
+ * (the pure `apply` returns states that share unwritten tables with their input).
+ *
+ * @example
+ * const state = emptyState();
+ * applyInPlace(state, { type: 'genesis', at: 0, params: DEFAULT_PARAMS, beacon });
+ * const { effects, changes, undo } = applyInPlace(state, { type: 'deposit', at: 1, account, amount: 10 });
+ */
+export function applyInPlace(state: State, input: Event | unknown): Applied {
+  const d = run(state, input, true);
+  return { effects: d.effects, get changes() { return d.changes(); }, undo: () => d.undo() };
+}
+
+function run(state: State, input: unknown, inPlace: boolean): Draft {
   const e = validateEvent(input);
   if (e.type === 'genesis') {
     if (state.seq !== 0) fail('ERR_PHASE', 'genesis must be the first event');
-    return { state: { ...emptyState(), params: { ...e.params }, beacon: e.beacon, time: e.at, seq: 1 }, effects: [] };
+  } else {
+    if (state.seq === 0) fail('ERR_PHASE', 'the first event must be genesis');
+    if (e.at < state.time) fail('ERR_EVENT', `event time ${e.at} is before the ledger time ${state.time}`);
   }
-  if (state.seq === 0) fail('ERR_PHASE', 'the first event must be genesis');
-  if (e.at < state.time) fail('ERR_EVENT', `event time ${e.at} is before the ledger time ${state.time}`);
-  const d = new Draft(state, e.at);
-  handle(d, e);
-  d.s.seq = state.seq + 1;
-  d.s.time = e.at;
-  return { state: d.s, effects: d.effects };
+  const d = new Draft(state, e.at, inPlace);
+  try {
+    if (e.type === 'genesis') {
+      Object.assign(d.s, emptyState(), { params: { ...e.params }, beacon: e.beacon });
+      // Rows of the old (empty) tables are dropped with them: journal none, restore the tables on undo.
+    } else {
+      handle(d, e);
+      d.reindex();
+    }
+    d.s.seq = state.seq + 1;
+    d.s.time = e.at;
+  } catch (err) {
+    if (inPlace) d.undo();
+    throw err;
+  }
+  return d;
 }
 
 function handle(d: Draft, e: Event): void {
@@ -275,7 +464,7 @@ function openRequest(d: Draft, e: Extract<Event, { type: 'request' }>): void {
   d.debit(e.client, escrow, 'request escrow');
   const beacon = nextBeacon(s.beacon, e.entropy);
   s.beacon = beacon;
-  const nodes = sampleNodes(beacon, e.request, eligible, n, 0);
+  const nodes = sampleSorted(beacon, e.request, eligible, n, 0);
   const deadline = d.at + d.p.commitMs;
   d.setRequest({
     id: e.request, task: task.id, client: e.client, maxPrice: e.maxPrice, escrow, beacon, requested: want,
@@ -483,7 +672,7 @@ function expire(d: Draft, id: Hex32): void {
     d.s.treasury += amount;
     const candidates = eligibleNodes(d.s, task, r.maxPrice, new Set(r.drawn));
     r.replacements++;
-    const [node] = sampleNodes(r.beacon, r.id, candidates, 1, r.replacements);
+    const [node] = sampleSorted(r.beacon, r.id, candidates, 1, r.replacements);
     const deadline = t + d.p.commitMs;
     if (node === undefined) slot.status = 'dropped';
     else {

@@ -9,7 +9,7 @@
 import { blake3 } from '../engine/hash.js';
 import { fail } from '../engine/errors.js';
 import { commitment } from './commitment.js';
-import { apply, emptyState } from './machine.js';
+import { applyInPlace, emptyState } from './machine.js';
 import { DEFAULT_PARAMS, type Params } from './params.js';
 import { Trace } from './trace.js';
 import type { Effect, Event, Hex32, State } from './types.js';
@@ -27,6 +27,8 @@ export interface SimulationOptions {
   /** Leaves per trace (decode steps x layers). */
   traceLeaves?: number;
   params?: Partial<Params>;
+  /** Called with every event applied and its effects (to record the log, or check a replay). */
+  onStep?: (event: Event, effects: readonly Effect[]) => void;
 }
 
 export interface SimulationReport {
@@ -64,18 +66,21 @@ export function simulate(o: SimulationOptions): SimulationReport {
   const params: Params = { ...DEFAULT_PARAMS, maxSampleSize: Math.max(DEFAULT_PARAMS.maxSampleSize, o.sample), ...o.params };
   const t0 = performance.now();
   let at = 0;
-  let state: State = emptyState();
+  const state: State = emptyState();
   const r: SimulationReport = {
     nodes: o.nodes, sample: o.sample, byzantine: o.byzantine, behavior, p: o.byzantine / o.nodes,
     requests: 0, settled: 0, failed: 0, disputes: 0, disputesWonByHonest: 0, falseDisputes: 0, bisectionRounds: 0,
     tamperedSettled: 0, timeouts: 0, slashes: 0, slashedAmount: 0, payments: 0, paidAmount: 0, treasury: 0,
     tamperedRate: 0, standardError: 0, pToTheN: 0, hypergeometric: 0, zVsPowerLaw: 0, zVsHypergeometric: 0, seconds: 0, requestsPerSecond: 0,
   };
+  const slashedNow = new Set<Hex32>();
   const step = (e: Record<string, unknown>): Effect[] => {
-    const t = apply(state, { ...e, at: (at += 1) } as Event);
-    state = t.state;
+    const event = { ...e, at: (at += 1) } as Event;
+    // In place: the cost of an event does not grow with the number of nodes (machine.ts).
+    const t = applyInPlace(state, event);
+    o.onStep?.(event, t.effects);
     for (const x of t.effects) {
-      if (x.type === 'slashed') { r.slashes++; r.slashedAmount += x.amount; if (x.reason === 'timeout') r.timeouts++; }
+      if (x.type === 'slashed') { r.slashes++; r.slashedAmount += x.amount; if (x.reason === 'timeout') r.timeouts++; slashedNow.add(x.node); }
       if (x.type === 'paid') { r.payments++; r.paidAmount += x.amount; }
     }
     return t.effects;
@@ -83,6 +88,7 @@ export function simulate(o: SimulationOptions): SimulationReport {
   step({ type: 'genesis', params, beacon: h('beacon', seed) });
   const ids = Array.from({ length: o.nodes }, (_, i) => h('node', seed, i));
   const byz = new Map<Hex32, Behavior>();
+  const index = new Map(ids.map((id, i) => [id, i]));
   const kinds: Behavior[] = ['tamper', 'copy', 'silent'];
   // Which nodes are byzantine does not matter (sampling is uniform); take the first B.
   ids.slice(0, o.byzantine).forEach((id, i) => byz.set(id, behavior === 'mixed' ? kinds[i % 3] : behavior));
@@ -100,10 +106,18 @@ export function simulate(o: SimulationOptions): SimulationReport {
     const honestLeaves = Array.from({ length: L }, (_, j) => `${request}/${j}`);
     const honest = Trace.fromLeaves(honestLeaves);
     const from = Number.parseInt(request.slice(0, 8), 16) % L;
-    const forged = Trace.fromLeaves(honestLeaves.map((x, j) => (j >= from ? `forged/${x}` : x)));
-    const out = { honest: { trace: honest, root: honest.root(), output: h('out', request) }, forged: { trace: forged, root: forged.root(), output: h('forged-out', request) } };
+    // The forged result is only built when a tamperer is sampled (most requests with small p need none).
+    let forgedResult: { trace: Trace; root: Hex32; output: Hex32 } | undefined;
+    const forgedOf = () => {
+      if (!forgedResult) {
+        const trace = Trace.fromLeaves(honestLeaves.map((x, j) => (j >= from ? `forged/${x}` : x)));
+        forgedResult = { trace, root: trace.root(), output: h('forged-out', request) };
+      }
+      return forgedResult;
+    };
+    const out = { honest: { trace: honest, root: honest.root(), output: h('out', request) } };
     const salts = new Map<Hex32, Hex32>();
-    const resultOf = (node: Hex32) => (byz.get(node) === 'tamper' ? out.forged : out.honest);
+    const resultOf = (node: Hex32) => (byz.get(node) === 'tamper' ? forgedOf() : out.honest);
     let byzantineSampled = false;
     let open = true;
     const watch = (effects: Effect[]) => {
@@ -148,7 +162,7 @@ export function simulate(o: SimulationOptions): SimulationReport {
         const x = req.dispute!;
         if (x.stage === 'bisect') {
           for (const side of [x.a, x.b]) {
-            const tr = side.outputDigest === out.honest.output ? honest : forged;
+            const tr = side.outputDigest === out.honest.output ? honest : forgedOf().trace;
             const [left, right] = tr.children(x.lo, x.hi);
             watch(step({ type: 'bisect', request, node: side.nodes[0], left, right }));
           }
@@ -165,7 +179,10 @@ export function simulate(o: SimulationOptions): SimulationReport {
       if (after === req || stuck(after, salts)) { at += Math.max(params.commitMs, params.revealMs, params.bisectRoundMs) + 1; watch(step({ type: 'tick' })); }
     }
     // A patient adversary re-bonds: byzantine nodes keep their share p of the eligible nodes.
-    for (const id of byz.keys()) {
+    // Only nodes slashed during this request can be short, and they are topped up in node order.
+    const short = [...slashedNow].filter((id) => byz.has(id)).sort((a, b) => index.get(a)! - index.get(b)!);
+    slashedNow.clear();
+    for (const id of short) {
       const n = state.nodes[id];
       if (n.collateral < params.minCollateral) {
         const top = params.minCollateral - n.collateral;

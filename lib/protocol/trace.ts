@@ -18,6 +18,10 @@ export function splitPoint(n: number): number {
 
 /** The interior node hash BLAKE3(0x01 || left || right), hex. */
 export function interiorHash(left: string, right: string): string {
+  // One buffer for the common case of two 32-byte hashes (a bisection round hashes one per answer).
+  const b = Buffer.allocUnsafe(65);
+  b[0] = 1;
+  if (left.length === 64 && right.length === 64 && b.write(left, 1, 32, 'hex') === 32 && b.write(right, 33, 32, 'hex') === 32) return blake3(b).toString('hex');
   return blake3(Buffer.concat([Buffer.from([1]), Buffer.from(left, 'hex'), Buffer.from(right, 'hex')])).toString('hex');
 }
 
@@ -30,6 +34,8 @@ export function interiorHash(left: string, right: string): string {
  * t.children(lo, hi);                                  // answer a bisection round: [left, right]
  */
 export class Trace {
+  /** Roots already computed, by range: a bisection asks for the subtrees of the committed root. */
+  private readonly roots = new Map<number, string>();
   private constructor(readonly leafHashes: readonly Buffer[]) {}
 
   /** From each leaf's data (hashed as BLAKE3(0x00 || data)). */
@@ -48,7 +54,17 @@ export class Trace {
   /** MTH of leaves [lo, hi), hex (the whole tree by default). */
   root(lo = 0, hi = this.length): string {
     if (!(Number.isSafeInteger(lo) && Number.isSafeInteger(hi) && 0 <= lo && lo <= hi && hi <= this.length)) fail('ERR_RANGE', `Trace.root: bad range [${lo}, ${hi})`);
-    return merkleRootOfLeafHashes(this.leafHashes.slice(lo, hi)).toString('hex');
+    if (hi - lo < 2) return hi === lo ? merkleRootOfLeafHashes([]).toString('hex') : this.leafHashes[lo].toString('hex');
+    const key = lo * 2 ** 32 + hi;
+    let r = this.roots.get(key);
+    if (r === undefined) {
+      // MTH(D[lo:hi]) = interior(MTH(D[lo:mid]), MTH(D[mid:hi])), split as RFC 6962 does: every
+      // subtree is hashed once, and a later bisection round finds its children here.
+      const mid = lo + splitPoint(hi - lo);
+      r = interiorHash(this.root(lo, mid), this.root(mid, hi));
+      this.roots.set(key, r);
+    }
+    return r;
   }
 
   /** The roots of the two halves of [lo, hi) (hi - lo >= 2): a bisection answer. */

@@ -36,6 +36,12 @@ export const STAMPED: Partial<Record<EventType, string[]>> = { request: ['entrop
 
 export const EVENT_TYPES = Object.keys(FIELDS) as EventType[];
 
+/** Per type, built once: the fields to check (with `at`) and the fields the ledger stamps. */
+const CHECKS = new Map(EVENT_TYPES.map((t) => [t, {
+  entries: Object.entries({ ...FIELDS[t], at: 'time' as FieldKind }),
+  stamped: new Set([...(STAMPED[t] ?? []), 'at']),
+}]));
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -94,14 +100,14 @@ export function validateEvent(input: unknown, { stamped = true } = {}): Event {
   const type = input.type;
   if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, type)) fail('ERR_EVENT', `unknown event type ${JSON.stringify(type)?.slice(0, 40)}`);
   const fields = FIELDS[type as EventType];
-  const stampedFields = new Set([...(STAMPED[type as EventType] ?? []), 'at']);
+  const { entries, stamped: stampedFields } = CHECKS.get(type as EventType)!;
   const out: Record<string, unknown> = { type };
   for (const key of Object.keys(input)) {
     if (key === 'type') continue;
     if (!(key in fields) && key !== 'at') fail('ERR_EVENT', `${type}: unknown field '${key}'`);
     if (!stamped && stampedFields.has(key)) fail('ERR_EVENT', `${type}.${key} is set by the ledger, not by a client`);
   }
-  for (const [name, kind] of Object.entries({ ...fields, at: 'time' as FieldKind })) {
+  for (const [name, kind] of entries) {
     const v = input[name];
     if (v === undefined) {
       if (OPTIONAL.has(`${type}.${name}`) || (!stamped && stampedFields.has(name))) continue;

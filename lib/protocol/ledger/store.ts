@@ -3,8 +3,10 @@
  * - WAL journal, synchronous=FULL: a commit is on disk before it is acknowledged, so neither a
  *   crash of the process (kill -9) nor of the machine loses an acknowledged event.
  * - Every event is applied in one transaction with the state it produces: the event log row,
- *   the changed state rows (only records whose identity changed: the rules copy on write), the
- *   closed requests and the scalar state. A refused event rolls back and changes nothing.
+ *   the state rows the event wrote (the rules report them, so the cost does not grow with the
+ *   number of nodes or accounts), the closed requests and the scalar state. A refused event rolls
+ *   back and changes nothing; the in-memory state is taken back with the rules' undo when the
+ *   database refuses a write or a commit.
  * - `submitBatch` groups events into one transaction (group commit, one fsync) with a savepoint
  *   per event, so a refused event in a batch leaves the others applied.
  * - The event log alone rebuilds the state (`replay`); the ledger stamps each event's time and
@@ -13,12 +15,11 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { AtomaError, fail } from '../../engine/errors.js';
-import { apply, emptyState, nextDeadline } from '../machine.js';
+import { applyInPlace, emptyState, nextDeadline } from '../machine.js';
 import { DEFAULT_PARAMS, type Params } from '../params.js';
 import type { Effect, Event, RequestRecord, State } from '../types.js';
 import { STAMPED, validateEvent } from '../validate.js';
 
-const TABLES = ['accounts', 'nodes', 'tasks', 'requests'] as const;
 const SCALARS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted'] as const;
 
 export interface LedgerOptions {
@@ -39,7 +40,8 @@ export type SubmitResult = { ok: true; seq: number; event: Event; effects: Effec
  * ledger.close();
  */
 export class Ledger {
-  private st: State;
+  /** The live state, updated in place by the rules (machine.ts applyInPlace). */
+  private readonly st: State;
   private readonly clock: () => number;
   private readonly entropy: () => string;
   private readonly stmts: Record<string, Database.Statement>;
@@ -110,33 +112,42 @@ export class Ledger {
     return e as unknown as Event;
   }
 
-  /** Applies one stamped event and writes its consequences (inside a transaction the caller holds). */
-  private applyAndWrite(e: Event): { seq: number; effects: Effect[] } {
+  /**
+   * Applies one stamped event and writes its consequences (inside a transaction the caller holds).
+   * On success its undo goes on `undos`, for the caller to run if the transaction does not commit.
+   */
+  private applyAndWrite(e: Event, undos: (() => void)[]): { seq: number; effects: Effect[] } {
     if (e.type === 'request' && this.stmts.isClosed.get(e.request)) fail('ERR_DUPLICATE', `request ${e.request} was already used`);
-    const before = this.st;
-    const { state, effects } = apply(before, e);
-    const seq = before.seq;
-    this.stmts.event.run(seq, e.at, JSON.stringify(e), JSON.stringify(effects));
-    for (const t of TABLES) {
-      const a = before[t] as Record<string, unknown>;
-      const b = state[t] as Record<string, unknown>;
-      if (a === b) continue;
-      for (const id in b) if (a[id] !== b[id]) this.stmts.put.run(t, id, JSON.stringify(b[id]));
-      for (const id in a) if (!(id in b)) this.stmts.del.run(t, id);
+    const st = this.st;
+    const seq = st.seq;
+    const prev = SCALARS.map((k) => st[k]);
+    const { effects, changes, undo } = applyInPlace(st, e);
+    try {
+      this.stmts.event.run(seq, e.at, JSON.stringify(e), JSON.stringify(effects));
+      for (const { table, id } of changes) {
+        const v = (st[table] as Record<string, unknown>)[id];
+        if (v === undefined) this.stmts.del.run(table, id);
+        else this.stmts.put.run(table, id, JSON.stringify(v));
+      }
+      SCALARS.forEach((k, i) => {
+        if (prev[i] !== st[k] || seq === 0) this.stmts.meta.run(k, JSON.stringify(st[k]));
+      });
+      for (const x of effects) if (x.type === 'closed') this.stmts.closed.run(x.request.id, seq, x.outcome, JSON.stringify(x.request));
+    } catch (err) {
+      undo();
+      throw err;
     }
-    for (const k of SCALARS) if (before[k] !== state[k] || seq === 0) this.stmts.meta.run(k, JSON.stringify(state[k]));
-    for (const x of effects) if (x.type === 'closed') this.stmts.closed.run(x.request.id, seq, x.outcome, JSON.stringify(x.request));
-    this.st = state;
+    undos.push(undo);
     return { seq, effects };
   }
 
   private submitStamped(e: Event): SubmitResult {
-    const before = this.st;
+    const undos: (() => void)[] = [];
     try {
-      const { seq, effects } = this.db.transaction(() => this.applyAndWrite(e))();
+      const { seq, effects } = this.db.transaction(() => this.applyAndWrite(e, undos))();
       return { ok: true, seq, event: e, effects };
     } catch (err) {
-      this.st = before;
+      for (const undo of undos.reverse()) undo();
       return { ok: false, error: errorOf(err) };
     }
   }
@@ -154,25 +165,24 @@ export class Ledger {
   /** Applies events in one transaction (one fsync), each in its own savepoint: results in order. */
   submitBatch(inputs: readonly unknown[]): SubmitResult[] {
     const results: SubmitResult[] = [];
-    const start = this.st;
-    const savepoint = this.db.transaction((e: Event) => this.applyAndWrite(e));
+    const undos: (() => void)[] = [];
+    const savepoint = this.db.transaction((e: Event) => this.applyAndWrite(e, undos));
     try {
       this.db.transaction(() => {
         for (const input of inputs) {
-          const before = this.st;
           try {
             const e = this.stamp(input);
             const { seq, effects } = savepoint(e); // nested transaction = SAVEPOINT
             results.push({ ok: true, seq, event: e, effects });
           } catch (err) {
-            this.st = before;
+            // A refused event (or a refused write) has already been taken back by the rules' undo.
             results.push({ ok: false, error: errorOf(err) });
           }
         }
       })();
     } catch (err) {
       // The commit itself failed (disk full, I/O error): nothing of the batch is applied.
-      this.st = start;
+      for (const undo of undos.reverse()) undo();
       const error = errorOf(err);
       return inputs.map(() => ({ ok: false as const, error }));
     }
@@ -197,8 +207,8 @@ export class Ledger {
 
   /** Rebuilds the state from the event log alone. */
   replay(): State {
-    let s = emptyState();
-    for (const r of this.db.prepare('SELECT body FROM events ORDER BY seq').iterate() as Iterable<{ body: string }>) s = apply(s, JSON.parse(r.body)).state;
+    const s = emptyState();
+    for (const r of this.db.prepare('SELECT body FROM events ORDER BY seq').iterate() as Iterable<{ body: string }>) applyInPlace(s, JSON.parse(r.body));
     return s;
   }
 
