@@ -127,6 +127,35 @@ describe('determinism', () => {
     expect((await fn.run(undefined, { fuel: used })).error).toBeNull();
     expect((await fn.run(undefined, { fuel: used - 1n })).error?.code).toBe('ERR_WASM_OUT_OF_FUEL');
   });
+  it('fuel crosses calls exactly (the fuel local is handed to the callee and back)', async () => {
+    // Loop body: get, call, set, get, const, lt_u, br_if = 7; the callee: get, const, add = 3.
+    const body = (n: number) => `(func $inc (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+      (func (export "_start") (local $i i32)
+        (loop $l (local.set $i (call $inc (local.get $i))) (br_if $l (i32.lt_u (local.get $i) (i32.const ${n})))))`;
+    const f = await Promise.all([10, 20].map(async (n) => (await run(body(n))).fuelUsed));
+    expect(f[1] - f[0]).toBe(100n);
+    const fn = await WasmFunction.load(await wat(body(50)));
+    const used = (await fn.run()).fuelUsed;
+    expect((await fn.run(undefined, { fuel: used })).error).toBeNull();
+    // One short: the last charge is the callee's segment or the loop's; either way out of fuel.
+    const short = await fn.run(undefined, { fuel: used - 1n });
+    expect(short.error?.code).toBe('ERR_WASM_OUT_OF_FUEL');
+    expect(short.fuelUsed).toBe(used - 1n);
+  });
+  it('out of fuel in a bulk memory charge, and the same fuel on every run of a trap', async () => {
+    const fill = await run(`(func (export "_start") (memory.fill (i32.const 0) (i32.const 0) (i32.const 65536)))`, '', { fuel: 500 });
+    expect(fill.error?.code).toBe('ERR_WASM_OUT_OF_FUEL');
+    const trap = `(func $f (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+      (func (export "_start") (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 30))))
+        (drop (call $f (i32.const 0))))`;
+    const fn = await WasmFunction.load(await wat(trap));
+    const [a, b] = await Promise.all([fn.run(), fn.run()]);
+    expect(a.error?.code).toBe('ERR_WASM_TRAP');
+    expect(a.fuelUsed).toBe(b.fuelUsed);
+    expect(a.resultDigest).toBe(b.resultDigest);
+    expect(a.fuelUsed).toBeGreaterThan(240n); // the loop's 30 x 8 is counted (synced at the call)
+  });
   it('NaN bits are canonical when stored or reinterpreted', async () => {
     // Builds NaNs with a payload and a sign, then stores and reinterprets them.
     const r = await run(`(func (export "_start")

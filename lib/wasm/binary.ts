@@ -17,24 +17,36 @@ export class Reader {
     if (this.pos >= this.end) fail('ERR_WASM_INVALID', `invalid module: unexpected end at byte ${this.pos}`);
     return this.bytes[this.pos++];
   }
-  /** Unsigned LEB128 up to 32 bits. */
+  /** Unsigned LEB128 up to 32 bits (hot in the rewriter: no call per byte). */
   u32(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = this.byte();
+    const bytes = this.bytes;
+    let pos = this.pos;
+    let b = bytes[pos++];
+    let result = b & 0x7f;
+    let shift = 7;
+    while (b & 0x80) {
+      if (shift > 28) fail('ERR_WASM_INVALID', `invalid module: LEB128 too long at byte ${pos}`);
+      b = bytes[pos++];
       result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) break;
       shift += 7;
-      if (shift > 28) fail('ERR_WASM_INVALID', `invalid module: LEB128 too long at byte ${this.pos}`);
     }
+    if (pos > this.end) fail('ERR_WASM_INVALID', `invalid module: unexpected end at byte ${this.end}`);
+    this.pos = pos;
     return result;
   }
   /** Skips a signed LEB128 of up to `bits` bits (its value is never needed, only its extent). */
   skipSleb(bits: number): void {
     const maxBytes = Math.ceil(bits / 7);
-    for (let i = 0; i < maxBytes; i++) if ((this.byte() & 0x80) === 0) return;
-    fail('ERR_WASM_INVALID', `invalid module: LEB128 too long at byte ${this.pos}`);
+    const bytes = this.bytes;
+    let pos = this.pos;
+    for (let i = 0; i < maxBytes; i++) {
+      if ((bytes[pos++] & 0x80) === 0) {
+        if (pos > this.end) fail('ERR_WASM_INVALID', `invalid module: unexpected end at byte ${this.end}`);
+        this.pos = pos;
+        return;
+      }
+    }
+    fail('ERR_WASM_INVALID', `invalid module: LEB128 too long at byte ${pos}`);
   }
   skip(n: number): void {
     if (this.pos + n > this.end) fail('ERR_WASM_INVALID', `invalid module: unexpected end at byte ${this.pos}`);
@@ -54,7 +66,8 @@ export class Writer {
   constructor(capacity = 1024) {
     this.buf = new Uint8Array(capacity);
   }
-  private reserve(n: number): void {
+  /** Makes room for n more bytes (buf may be replaced). */
+  reserve(n: number): void {
     if (this.length + n <= this.buf.length) return;
     let cap = this.buf.length * 2;
     while (cap < this.length + n) cap *= 2;

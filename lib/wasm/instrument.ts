@@ -3,10 +3,11 @@
  * module itself so that every node counts the same fuel and sees the same bits whatever its CPU
  * or V8 tier. One linear pass over the binary (docs/wasm.md has the cost model):
  *
- * - fuel: a mutable i64 global, exported as `__atoma_fuel`. Each straight-line run of code (a
- *   "segment", split after every branch, branch target and `unreachable`) is charged its
- *   instruction count at its start; bulk memory ops are charged len/64 more and memory.grow
- *   1024 per page. When fuel goes below zero the guest executes `unreachable`.
+ * - fuel: a mutable i64 global, exported as `__atoma_fuel`, that each function keeps in an i64
+ *   local while it runs (see rewriteCode). Each straight-line run of code (a "segment", split
+ *   after every branch, branch target and `unreachable`) is charged its instruction count at its
+ *   start; bulk memory ops are charged len/64 more and memory.grow 1024 per page. When fuel goes
+ *   below zero the guest stores it to the global and executes `unreachable`.
  * - NaN: any float whose bits become observable (stored to memory, reinterpreted as an integer,
  *   or used as copysign's sign source) is replaced by the canonical quiet NaN when it is a NaN.
  *   No other wasm instruction can tell NaN payloads apart, so results are bit-identical.
@@ -138,7 +139,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
   let hasStart = false;
   let startFunc = 0;
   let initialPages = 0;
-  const out = new Writer(bytes.length + (bytes.length >> 1) + 256);
+  const out = new Writer(2 * bytes.length + 1024);
   out.bytes(bytes, 0, 8);
   let emittedGlobals = false;
   let emittedExports = false;
@@ -238,16 +239,22 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
       }
       case 8:
         break; // removed: the host calls the start function after setting the fuel
-      case 10:
-        out.section(10, rewriteCode(bytes, s.start, s.end, { types, funcTypes, importedFuncs, wrapperType, G_FUEL, G_FLAGS, G_DEPTH }));
+      case 10: {
+        // Written straight into the output, its size patched in after (a 5-byte LEB128).
+        out.byte(10);
+        const sizeAt = out.length;
+        out.u32(0).byte(0).byte(0).byte(0).byte(0);
+        rewriteCode(bytes, s.start, s.end, { types, funcTypes, importedFuncs, wrapperType, G_FUEL, G_FLAGS, G_DEPTH }, out);
+        patchU32(out.buf, sizeAt, out.length - sizeAt - 5);
         break;
+      }
       default:
         out.byte(s.id).u32(s.end - s.start).bytes(bytes, s.start, s.end);
     }
   }
   if (!emittedGlobals) emitGlobals();
   if (!emittedExports) emitExports();
-  return { bytes: out.result(), hasStart, initialMemory: initialPages * PAGE };
+  return { bytes: out.buf.subarray(0, out.length), hasStart, initialMemory: initialPages * PAGE };
 }
 
 interface CodeContext {
@@ -260,116 +267,218 @@ interface CodeContext {
   G_DEPTH: number;
 }
 
-function rewriteCode(bytes: Uint8Array, start: number, end: number, ctx: CodeContext): Writer {
+/** Writes v as a 5-byte (padded) unsigned LEB128 at `at`: sizes patched in after the body is written. */
+function patchU32(buf: Uint8Array, at: number, v: number): void {
+  for (let i = 0; i < 4; i++) {
+    buf[at + i] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[at + 4] = v;
+}
+
+/**
+ * The code section, rewritten. Fuel lives in a local of each function (LF), copied from the
+ * global at entry and after every call, and back to it before every call, `return` and the
+ * function's end, so the check on the hot path is local arithmetic that V8 keeps in a register:
+ * `LF -= cost; br_if $oof (LF < 0)`. The out-of-fuel path, outside the body, stores LF (< 0)
+ * to the global and traps. Each function becomes:
+ *
+ *   depth check; LF = fuel
+ *   block $oof
+ *     block $body (result ...)   ;; the original body: its branches to the function label land here
+ *     end
+ *     fuel = LF; depth--; return
+ *   end
+ *   fuel = LF; unreachable
+ *
+ * Speed: unchanged bytes are copied from the input in runs (never instruction by instruction),
+ * into one output buffer; a segment's charge, known only at the segment's end, is written in
+ * front of it then (the segment is shifted only when something was already inserted into it).
+ */
+function rewriteCode(bytes: Uint8Array, start: number, end: number, ctx: CodeContext, out: Writer): void {
   const r = new Reader(bytes, start, end);
   const n = r.u32();
   if (n !== ctx.funcTypes.length) fail('ERR_WASM_INVALID', 'invalid module: function and code section counts differ');
-  const out = new Writer(end - start + (end - start) + 64);
   out.u32(n);
-  const fn = new Writer(4096);
-  const seg = new Writer(1024);
+  const hdr = new Writer(64);
+  const F = ctx.G_FUEL, FL = ctx.G_FLAGS, D = ctx.G_DEPTH;
+  // What is the same in every function is assembled once and copied (fewer calls per function).
+  const w = new Writer(64);
+  w.byte(OP.globalGet).u32(D).byte(OP.i32Const).sPositive(MAX_CALL_DEPTH).byte(0x4f)
+    .byte(OP.if).byte(0x40).byte(OP.globalGet).u32(FL).byte(OP.i32Const).byte(FLAG_CALL_DEPTH).byte(0x72).byte(OP.globalSet).u32(FL)
+    .byte(OP.unreachable).byte(OP.end)
+    .byte(OP.globalGet).u32(D).byte(OP.i32Const).byte(1).byte(0x6a).byte(OP.globalSet).u32(D)
+    .byte(OP.globalGet).u32(F).byte(OP.localSet);
+  const prologue = w.result(); // the call-depth limit, then `local.set` of the fuel (LF follows)
+  w.length = 0;
+  w.byte(OP.globalGet).u32(D).byte(OP.i32Const).byte(1).byte(0x6b).byte(OP.globalSet).u32(D);
+  const decDepthBytes = w.result();
+  w.length = 0;
+  w.byte(OP.globalSet).u32(F);
+  const setFuel = w.result();
+  const scratchDecls = new Uint8Array([1, 0x7e, 1, 0x7f, 1, 0x7d, 1, 0x7c]); // i64 fuel, i32, f32, f64
+  // Per-function state, and the helpers that use it: created once per module, not per function
+  // (the rewriter mostly runs unoptimised, where closures and calls are what costs).
+  let LF = 0, L32 = 0, LF32 = 0, LF64 = 0; // the scratch locals: i64 fuel, i32, f32, f64
+  let pending = 0; // input bytes [pending, r.pos) are still to be copied verbatim
+  let segOut = 0; // where the current segment's output starts
+  let segCost = 0;
+  let depth = 0; // user labels open
+  let segDepth = 0; // ... at the current segment's start
+  const syncOut = (w: Writer) => w.byte(OP.localGet).u32(LF).bytes(setFuel);
+  const syncIn = (w: Writer) => w.byte(OP.globalGet).u32(F).byte(OP.localSet).u32(LF);
+  /** `LF <- LF - (top of stack); br_if $oof (LF < 0)`, inside `labels` user labels. */
+  const check = (w: Writer, labels: number) => {
+    w.byte(0x7d).byte(OP.localTee).u32(LF).byte(OP.i64Const).byte(0).byte(0x53).byte(OP.brIf).u32(labels + 1);
+  };
+  const decDepth = (w: Writer) => w.bytes(decDepthBytes);
+
+  /** Copies the pending input bytes up to `to`. */
+  const copy = (to: number) => {
+    if (to > pending) out.bytes(bytes, pending, to);
+    pending = to;
+  };
+  /** Ends the segment at input offset `to`: its charge goes in front of it. */
+  const flush = (to: number) => {
+    if (segCost > 0 && out.length === segOut) {
+      out.byte(OP.localGet).u32(LF).byte(OP.i64Const).sPositive(segCost);
+      check(out, segDepth);
+    } else if (segCost > 0) {
+      // Something was inserted into the segment already: move it after the charge.
+      hdr.length = 0;
+      hdr.byte(OP.localGet).u32(LF).byte(OP.i64Const).sPositive(segCost);
+      check(hdr, segDepth);
+      const len = out.length - segOut;
+      out.reserve(hdr.length);
+      out.buf.copyWithin(segOut + hdr.length, segOut, segOut + len);
+      out.buf.set(hdr.buf.subarray(0, hdr.length), segOut);
+      out.length += hdr.length;
+    }
+    copy(to);
+    segOut = out.length;
+    segCost = 0;
+    segDepth = depth;
+  };
+  /** Charges (n >> 6) or (n << 10) fuel for the i32 length n on top of the stack, keeping it. */
+  const dynamicCharge = (at: number, shiftOp: number, shift: number) => {
+    copy(at);
+    out.byte(OP.localTee).u32(L32).byte(OP.localGet).u32(LF).byte(OP.localGet).u32(L32).byte(0xad)
+      .byte(OP.i64Const).byte(shift).byte(shiftOp);
+    check(out, depth);
+  };
   for (let f = 0; f < n; f++) {
     const size = r.u32();
     const fEnd = r.pos + size;
     const type = ctx.types[ctx.funcTypes[f]];
-    fn.length = 0;
-    // Locals: the originals, then four scratch locals (i64, i32, f32, f64).
+    const sizeAt = out.length;
+    out.u32(0).byte(0).byte(0).byte(0).byte(0); // 5 bytes, patched below
+    const bodyStart = out.length;
+    // Locals: the originals (copied as they are), then four scratch locals (i64 fuel, i32, f32, f64).
     const nDecls = r.u32();
+    out.u32(nDecls + 4);
     let nLocals = type.params.length;
-    fn.u32(nDecls + 4);
+    const declStart = r.pos;
     for (let i = 0; i < nDecls; i++) {
-      const count = r.u32();
-      const t = r.byte();
-      checkValtype(t, `function ${f + ctx.importedFuncs} locals`);
-      nLocals += count;
-      fn.u32(count).byte(t);
+      nLocals += r.u32();
+      checkValtype(r.byte(), `function ${f + ctx.importedFuncs} locals`);
     }
-    const L64 = nLocals, L32 = nLocals + 1, LF32 = nLocals + 2, LF64 = nLocals + 3;
-    fn.u32(1).byte(0x7e).u32(1).byte(0x7f).u32(1).byte(0x7d).u32(1).byte(0x7c);
+    out.bytes(bytes, declStart, r.pos);
+    LF = nLocals; L32 = nLocals + 1; LF32 = nLocals + 2; LF64 = nLocals + 3;
+    out.bytes(scratchDecls);
 
-    const F = ctx.G_FUEL, FL = ctx.G_FLAGS, D = ctx.G_DEPTH;
-    const checkFuel = (w: Writer) => {
-      w.byte(OP.localTee).u32(L64).byte(OP.globalSet).u32(F).byte(OP.localGet).u32(L64)
-        .byte(OP.i64Const).byte(0).byte(0x53).byte(OP.if).byte(0x40).byte(OP.unreachable).byte(OP.end);
-    };
-    const charge = (cost: number) => {
-      fn.byte(OP.globalGet).u32(F).byte(OP.i64Const).sPositive(cost).byte(0x7d);
-      checkFuel(fn);
-    };
-    /** Charges (n >> 6) or (n << 10) fuel for the i32 length n on top of the stack, keeping it. */
-    const dynamicCharge = (shiftOp: number, shift: number) => {
-      seg.byte(OP.localTee).u32(L32).byte(OP.globalGet).u32(F).byte(OP.localGet).u32(L32).byte(0xad)
-        .byte(OP.i64Const).byte(shift).byte(shiftOp).byte(0x7d);
-      checkFuel(seg);
-    };
-    const canon32 = () => {
-      seg.byte(OP.localTee).u32(LF32).byte(OP.f32Const).bytes(CANON_F32).byte(OP.localGet).u32(LF32).byte(OP.localGet).u32(LF32).byte(0x5b).byte(0x1b);
-    };
-    const canon64 = () => {
-      seg.byte(OP.localTee).u32(LF64).byte(OP.f64Const).bytes(CANON_F64).byte(OP.localGet).u32(LF64).byte(OP.localGet).u32(LF64).byte(0x61).byte(0x1b);
-    };
-    const decDepth = (w: Writer) => {
-      w.byte(OP.globalGet).u32(D).byte(OP.i32Const).byte(1).byte(0x6b).byte(OP.globalSet).u32(D);
-    };
-
-    // Prologue: the deterministic call-depth limit, then the wrapper block.
-    fn.byte(OP.globalGet).u32(D).byte(OP.i32Const).sPositive(MAX_CALL_DEPTH).byte(0x4f)
-      .byte(OP.if).byte(0x40).byte(OP.globalGet).u32(FL).byte(OP.i32Const).byte(FLAG_CALL_DEPTH).byte(0x72).byte(OP.globalSet).u32(FL)
-      .byte(OP.unreachable).byte(OP.end)
-      .byte(OP.globalGet).u32(D).byte(OP.i32Const).byte(1).byte(0x6a).byte(OP.globalSet).u32(D);
+    // Prologue: the deterministic call-depth limit, fuel into its local, the two wrapper blocks.
+    out.bytes(prologue).u32(LF);
+    out.byte(OP.block).byte(0x40).byte(OP.block);
     const res = type.results;
-    fn.byte(OP.block);
-    if (res.length === 0) fn.byte(0x40);
-    else if (res.length === 1) fn.byte(res[0]);
-    else fn.u32(ctx.wrapperType.get(res.join(','))!);
+    if (res.length === 0) out.byte(0x40);
+    else if (res.length === 1) out.byte(res[0]);
+    else out.u32(ctx.wrapperType.get(res.join(','))!);
 
-    seg.length = 0;
-    let segCost = 0;
-    const flush = () => {
-      if (segCost > 0) charge(segCost);
-      fn.bytes(seg.buf, 0, seg.length);
-      seg.length = 0;
-      segCost = 0;
-    };
-    let depth = 0;
+    pending = r.pos;
+    segOut = out.length;
+    segCost = 0;
+    depth = 0;
+    segDepth = 0;
     let finished = false;
     while (r.pos < fEnd) {
+      r.pos = skipPlain(bytes, r.pos, fEnd);
+      segCost += plainCount;
+      if (r.pos >= fEnd) break;
       const at = r.pos;
-      const op = r.byte();
+      const op = bytes[r.pos++];
       let cost = 1;
       let boundary = false;
       switch (op) {
-        case OP.unreachable: case OP.return: case OP.br: case OP.brIf: case OP.brTable: boundary = true; break;
-        case OP.block: case OP.loop: case OP.if: depth++; cost = op === OP.if ? 1 : 0; boundary = op !== OP.block; break;
-        case OP.else: cost = 0; boundary = true; break;
-        case OP.end: cost = 0; boundary = true; break;
-        case 0x01: cost = 0; break;
-      }
-      // Immediates.
-      switch (op) {
+        case OP.unreachable: boundary = true; break;
+        case OP.br: case OP.brIf: boundary = true; r.u32(); break;
+        case OP.brTable: {
+          boundary = true;
+          const k = r.u32();
+          for (let i = 0; i <= k; i++) r.u32();
+          break;
+        }
+        case OP.return:
+          boundary = true;
+          copy(at);
+          syncOut(out);
+          decDepth(out);
+          break;
         case OP.block: case OP.loop: case OP.if: {
+          depth++;
+          if (op !== OP.if) cost = 0;
+          boundary = op !== OP.block;
           const b = bytes[r.pos];
           if (b === 0x40 || isValtype(b)) r.pos++;
           else if (b === 0x7b) checkValtype(b, 'a block type');
           else r.skipSleb(33);
           break;
         }
-        case OP.br: case OP.brIf: case 0x10: case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2:
+        case OP.else: cost = 0; boundary = true; break;
+        case OP.end:
+          cost = 0;
+          boundary = true;
+          if (depth === 0) {
+            // The function's own end: close $body, leave, then the out-of-fuel path.
+            flush(at);
+            out.byte(OP.end);
+            syncOut(out);
+            decDepth(out);
+            out.byte(OP.return).byte(OP.end);
+            syncOut(out);
+            out.byte(OP.unreachable).byte(OP.end);
+            finished = true;
+            if (r.pos !== fEnd) fail('ERR_WASM_INVALID', 'invalid module: code after the end of a function');
+          } else depth--;
+          break;
+        case 0x01: cost = 0; break;
+        case 0x10: case 0x11:
+          // A call: the callee charges the global, so hand it the fuel and take it back after.
+          copy(at);
+          syncOut(out);
           r.u32();
+          if (op === 0x11) r.u32();
+          copy(r.pos);
+          syncIn(out);
           break;
-        case OP.brTable: {
-          const k = r.u32();
-          for (let i = 0; i <= k; i++) r.u32();
-          break;
-        }
-        case 0x11: r.u32(); r.u32(); break;
+        case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2: r.u32(); break;
+        case 0x1a: case 0x1b: case 0xd1: break;
         case 0x1c: {
           const k = r.u32();
           for (let i = 0; i < k; i++) checkValtype(r.byte(), 'select');
           break;
         }
-        case 0x3f: case 0x40:
+        case 0x3f:
           if (r.byte() !== 0) refuseOpcode(0x3f, 1);
+          break;
+        case 0x40:
+          // memory.grow: charge 1024 per page before, remember a failure after (so that the trap
+          // that usually follows reads as out of memory).
+          dynamicCharge(at, 0x86, 10);
+          if (r.byte() !== 0) refuseOpcode(0x3f, 1);
+          copy(r.pos);
+          out.byte(OP.localTee).u32(L32).byte(OP.localGet).u32(L32).byte(OP.i32Const).byte(0x7f).byte(0x46)
+            .byte(OP.if).byte(0x40).byte(OP.globalGet).u32(FL).byte(OP.i32Const).byte(FLAG_GROW_FAILED).byte(0x72)
+            .byte(OP.globalSet).u32(FL).byte(OP.end);
           break;
         case OP.i32Const: r.skipSleb(32); break;
         case OP.i64Const: r.skipSleb(64); break;
@@ -378,55 +487,83 @@ function rewriteCode(bytes: Uint8Array, start: number, end: number, ctx: CodeCon
         case 0xd0: r.byte(); break;
         case 0xfc: {
           const sub = r.u32();
-          if (sub <= 7 || sub === 9 || sub === 13 || sub === 15 || sub === 16) { if (sub > 7) r.u32(); }
-          else if (sub === 8) { r.u32(); if (r.byte() !== 0) refuseOpcode(op, sub); dynamicCharge(0x88, 6); }
-          else if (sub === 10) { if (r.byte() !== 0 || r.byte() !== 0) refuseOpcode(op, sub); dynamicCharge(0x88, 6); }
-          else if (sub === 11) { if (r.byte() !== 0) refuseOpcode(op, sub); dynamicCharge(0x88, 6); }
-          else if (sub === 12 || sub === 14) { r.u32(); r.u32(); dynamicCharge(0x88, 6); }
-          else if (sub === 17) { r.u32(); dynamicCharge(0x88, 6); }
+          if (sub <= 7) break; // saturating truncations
+          if (sub === 9 || sub === 13 || sub === 15 || sub === 16) { r.u32(); break; }
+          // Bulk memory and table ops: len/64 more fuel, charged before (len is on top of the stack).
+          if (sub === 8) { r.u32(); if (r.byte() !== 0) refuseOpcode(op, sub); }
+          else if (sub === 10) { if (r.byte() !== 0 || r.byte() !== 0) refuseOpcode(op, sub); }
+          else if (sub === 11) { if (r.byte() !== 0) refuseOpcode(op, sub); }
+          else if (sub === 12 || sub === 14) { r.u32(); r.u32(); }
+          else if (sub === 17) r.u32();
           else refuseOpcode(op, sub);
+          dynamicCharge(at, 0x88, 6);
           break;
         }
         default:
           if (op >= 0x28 && op <= 0x3e) {
+            // Loads and stores; a float store canonicalises its NaN first.
+            if (op === 0x38) { copy(at); canon32(out, LF32); }
+            else if (op === 0x39) { copy(at); canon64(out, LF64); }
             const align = r.u32();
             if (align & 0x40) fail('ERR_WASM_INVALID', 'unsupported feature: multiple memories are refused');
             r.u32();
-          } else if (!(op <= 0x01 || op === OP.else || op === OP.end || op === OP.return || op === 0x1a || op === 0x1b ||
-            (op >= 0x45 && op <= 0xc4) || op === 0xd1)) {
-            refuseOpcode(op);
-          }
+          } else if (op >= 0x45 && op <= 0xc4) {
+            // Numeric ops; reinterpretations and copysign's sign source make NaN bits observable.
+            if (op === 0xbc || op === 0x98) { copy(at); canon32(out, LF32); }
+            else if (op === 0xbd || op === 0xa6) { copy(at); canon64(out, LF64); }
+          } else refuseOpcode(op);
       }
-      // Insertions before the instruction (the operand concerned is on top of the stack).
-      if (op === 0x38 || op === 0xbc || op === 0x98) canon32();
-      else if (op === 0x39 || op === 0xbd || op === 0xa6) canon64();
-      else if (op === 0x40) dynamicCharge(0x86, 10);
-      else if (op === OP.return) decDepth(seg);
-      if (op === OP.end && depth === 0) {
-        // The function's own end: close the wrapper block, leave the call depth, end.
-        flush();
-        fn.byte(OP.end);
-        decDepth(fn);
-        fn.byte(OP.end);
-        finished = true;
-        if (r.pos !== fEnd) fail('ERR_WASM_INVALID', 'invalid module: code after the end of a function');
-        break;
-      }
-      if (op === OP.end) depth--;
-      seg.bytes(bytes, at, r.pos);
+      if (finished) break;
       segCost += cost;
-      if (op === 0x40) {
-        // After memory.grow: remember a failure, so that the trap that usually follows reads as OOM.
-        seg.byte(OP.localTee).u32(L32).byte(OP.localGet).u32(L32).byte(OP.i32Const).byte(0x7f).byte(0x46)
-          .byte(OP.if).byte(0x40).byte(OP.globalGet).u32(FL).byte(OP.i32Const).byte(FLAG_GROW_FAILED).byte(0x72)
-          .byte(OP.globalSet).u32(FL).byte(OP.end);
-      }
-      if (boundary) flush();
+      if (boundary) flush(r.pos);
     }
     if (!finished) fail('ERR_WASM_INVALID', 'invalid module: a function body has no end');
-    out.u32(fn.length).bytes(fn.buf, 0, fn.length);
+    if (r.pos > fEnd) fail('ERR_WASM_INVALID', `invalid module: unexpected end at byte ${fEnd}`);
+    patchU32(out.buf, sizeAt, out.length - bodyStart);
   }
-  return out;
+}
+
+/** How many instructions the last skipPlain call passed over (a second result, without allocating). */
+let plainCount = 0;
+
+/**
+ * Skips, from p, the instructions that cost 1 and need nothing written around them (numeric ops
+ * but the NaN-observing ones, variable access, constants, loads and integer stores, drop,
+ * select) and returns where the first other one starts. Most of a body is such instructions, and
+ * a module is rewritten once, so this loop runs mostly before V8 has optimised anything: it is
+ * kept small (V8 optimises a small loop in a few ms, the whole rewriter in ~60) and call-free.
+ * The module passed WebAssembly.validate, so its LEB128s are well formed.
+ */
+function skipPlain(bytes: Uint8Array, p: number, end: number): number {
+  let n = 0;
+  while (p < end) {
+    const op = bytes[p];
+    if (op >= 0x45 && op <= 0xc4) {
+      if (op === 0x98 || op === 0xa6 || op === 0xbc || op === 0xbd) break;
+      p++;
+    } else if ((op >= 0x20 && op <= 0x24) || op === 0x41 || op === 0x42) {
+      p++;
+      while (bytes[p++] & 0x80);
+    } else if (((op >= 0x28 && op <= 0x37) || (op >= 0x3a && op <= 0x3e)) && (bytes[p + 1] & 0x40) === 0) {
+      p++;
+      while (bytes[p++] & 0x80); // align
+      while (bytes[p++] & 0x80); // offset
+    } else if (op === 0x43) p += 5;
+    else if (op === 0x44) p += 9;
+    else if (op === 0x1a || op === 0x1b) p++;
+    else break;
+    n++;
+  }
+  plainCount = n;
+  return p;
+}
+
+function canon32(w: Writer, l: number): void {
+  w.byte(OP.localTee).u32(l).byte(OP.f32Const).bytes(CANON_F32).byte(OP.localGet).u32(l).byte(OP.localGet).u32(l).byte(0x5b).byte(0x1b);
+}
+
+function canon64(w: Writer, l: number): void {
+  w.byte(OP.localTee).u32(l).byte(OP.f64Const).bytes(CANON_F64).byte(OP.localGet).u32(l).byte(OP.localGet).u32(l).byte(0x61).byte(0x1b);
 }
 
 const CANON_F32 = new Uint8Array([0x00, 0x00, 0xc0, 0x7f]);

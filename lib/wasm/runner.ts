@@ -4,7 +4,7 @@
  * limits and a wall-clock guard. Guest failures come back as typed error codes in the result,
  * never as a crash of the node: the network must agree on failures as well as on outputs.
  */
-import { Worker } from 'node:worker_threads';
+import type { ResourceLimits } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { blake3 } from '../engine/hash.js';
 import { packageRoot } from '../engine/native.js';
 import { validateModule } from './policy.js';
 import { instrument } from './instrument.js';
+import { prestartWorker, takeWorker } from './spare.js';
 import type { WorkerInput, WorkerOutput } from './worker.js';
 
 export interface WasmLoadOptions {
@@ -70,6 +71,11 @@ function workerPath(): string {
   return built;
 }
 
+/** The worker's JS heap limits; the guest's linear memory is capped by instrumentation. */
+function limitsFor(maxOutputBytes: number): ResourceLimits {
+  return { maxOldGenerationSizeMb: 64 + Math.ceil((2 * maxOutputBytes) / (1 << 20)), maxYoungGenerationSizeMb: 16, stackSizeMb: 8 };
+}
+
 function toBigInt(v: bigint | number | undefined, fallback: bigint, name: string, max = (1n << 64n) - 1n): bigint {
   if (v === undefined) return fallback;
   if (typeof v === 'number' && !Number.isSafeInteger(v)) fail('ERR_ARGUMENT', `${name} must be an integer`);
@@ -104,6 +110,13 @@ export class WasmFunction {
   static async load(bytes: Uint8Array, opts: WasmLoadOptions = {}): Promise<WasmFunction> {
     const memoryMb = opts.memoryMb ?? DEFAULT_MEMORY_MB;
     if (!Number.isInteger(memoryMb) || memoryMb < 1 || memoryMb > 4096) fail('ERR_RANGE', 'memoryMb must be an integer in [1, 4096]');
+    // The first call's worker starts while this thread validates, rewrites and compiles
+    // (best effort: a missing worker build is reported by the call itself).
+    try {
+      prestartWorker(workerPath(), limitsFor(DEFAULT_MAX_OUTPUT));
+    } catch {
+      /* reported at run */
+    }
     validateModule(bytes);
     const inst = instrument(bytes, { memoryMb });
     let module: WebAssembly.Module;
@@ -149,13 +162,8 @@ export class WasmFunction {
         void worker.terminate();
         resolve(o);
       };
-      const worker = new Worker(workerPath(), {
-        workerData: data,
-        // The JS heap of the worker; the guest's linear memory is capped by instrumentation.
-        resourceLimits: { maxOldGenerationSizeMb: 64 + Math.ceil((2 * data.maxOutputBytes) / (1 << 20)), maxYoungGenerationSizeMb: 16, stackSizeMb: 8 },
-        stdout: false,
-        stderr: false,
-      });
+      const worker = takeWorker(workerPath(), limitsFor(data.maxOutputBytes));
+      worker.postMessage(data);
       const timer = setTimeout(() => settle(failed('ERR_WASM_TIMEOUT', `timeout: the guest ran past the ${timeoutMs} ms wall-clock limit`)), timeoutMs);
       worker.once('message', (o: WorkerOutput) => settle(o));
       worker.once('error', (e: Error & { code?: string }) => {

@@ -4,7 +4,7 @@
  * and a typed error. A confidential call decrypts its input and encrypts its output here, so
  * the plaintext never exists on the node's main thread.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { ProcExit, OutputLimit, Wasi, lazyPhilox } from './wasi.js';
 import { FUEL_EXPORT, FLAGS_EXPORT, START_EXPORT, FLAG_CALL_DEPTH, FLAG_GROW_FAILED } from './instrument.js';
@@ -125,10 +125,15 @@ function classify(e: unknown, fuel: WebAssembly.Global | undefined, flags: WebAs
   return { code: 'ERR_WASM_WORKER', message: `worker failure: ${(e as Error)?.message ?? String(e)}` };
 }
 
+// The input arrives as the worker's first message, not as workerData: the runner starts a spare
+// worker ahead of time (so the thread start is off the call's path) and hands it a call later.
+// Each worker still runs exactly one call and is then terminated.
 if (parentPort) {
-  const input = workerData as WorkerInput;
-  main(input).then(
-    (out) => parentPort!.postMessage(out, [out.stdout.buffer as ArrayBuffer, out.stderr.buffer as ArrayBuffer].filter((b) => b.byteLength > 0)),
-    (e) => parentPort!.postMessage({ exitCode: null, stdout: new Uint8Array(0), stderr: new Uint8Array(0), fuelLeft: input.fuel, timeMs: 0, error: { code: 'ERR_WASM_WORKER', message: String((e as Error)?.message ?? e) } } satisfies WorkerOutput),
-  );
+  const port = parentPort;
+  port.once('message', (input: WorkerInput) => {
+    main(input).then(
+      (out) => port.postMessage(out, [out.stdout.buffer as ArrayBuffer, out.stderr.buffer as ArrayBuffer].filter((b) => b.byteLength > 0)),
+      (e) => port.postMessage({ exitCode: null, stdout: new Uint8Array(0), stderr: new Uint8Array(0), fuelLeft: input.fuel, timeMs: 0, error: { code: 'ERR_WASM_WORKER', message: String((e as Error)?.message ?? e) } } satisfies WorkerOutput),
+    );
+  });
 }
