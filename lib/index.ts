@@ -12,7 +12,7 @@ export {
 } from './engine/ops.js';
 export { blake3, createHasher, hashStream, hashFile, merkleLeaf, merkleRoot, merkleRootOfLeafHashes, type Blake3Options } from './engine/hash.js';
 export { mapFile } from './engine/files.js';
-export { info, configure, copyBandwidth, CANONICAL_ARITHMETIC_VERSION, type EngineInfo, type Isa } from './engine/config.js';
+export { info, configure, copyBandwidth, CANONICAL_ARITHMETIC_VERSION, type EngineInfo, type Isa, type Device } from './engine/config.js';
 export * from './protocol/sui/index.js';
 export { loadModel, readGguf, writeGguf, encodeGguf, ggufValue, initModel, readSafetensors, BpeTokenizer, GgufValueType, type GgufFile, type GgufEntry, type GgufTensorInfo, type GgufSpec, type GgufTensorSpec, type InitOptions } from './model/index.js';
 export type { LlamaConfig, LoadedModel, ModelWeights, Tokenizer, Weight, WeightFormat } from './model/types.js';

@@ -31,6 +31,8 @@ export type AtomaErrorCode =
   | 'ERR_IO'
   | 'ERR_NATIVE_LOAD'
   | 'ERR_NO_CUDA'
+  | 'ERR_UNKNOWN_DEVICE'
+  | 'ERR_CUDA'
   | 'ERR_USAGE'
   | 'ERR_OUT_OF_MEMORY'
   | 'ERR_INTERNAL'

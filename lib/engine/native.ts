@@ -10,8 +10,9 @@ type Bytes = ArrayBufferView;
 
 export interface NativeAddon {
   setErrorClass(ctor: typeof AtomaError): void;
-  info(): { isa: string; isas: string[]; threads: number; cudaBuilt: boolean };
+  info(): { isa: string; isas: string[]; threads: number; device: string; cudaBuilt: boolean; cudaAvailable: boolean; cudaDevice: string | null };
   setIsa(name: string): void;
+  setDevice(name: string): void;
   setThreads(n: number): void;
   seededFill(out: F32, seed: bigint | number, stream: number, first: bigint | number): void;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;

@@ -1,4 +1,4 @@
-// Engine-wide bindings: ISA and thread configuration, seeded tensors, Philox, copy bandwidth.
+// Engine-wide bindings: ISA, device and thread configuration, seeded tensors, Philox, copy bandwidth.
 #include <napi.h>
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include "../cpu/thread_pool.h"
 #include "args.h"
 #include "bindings.h"
+#include "device.h"
 
 namespace atoma::addon {
 namespace {
@@ -25,11 +26,12 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     for (Isa isa : available_isas()) isas.Set(i++, isa_name(isa));
     o.Set("isas", isas);
     o.Set("threads", Napi::Number::New(env, static_cast<double>(thread_count())));
-#if defined(ATOMA_WITH_CUDA)
-    o.Set("cudaBuilt", true);
-#else
-    o.Set("cudaBuilt", false);
-#endif
+    o.Set("device", device_name(active_device()));
+    o.Set("cudaBuilt", cuda_built());
+    const bool gpu = cuda_available();
+    o.Set("cudaAvailable", gpu);
+    if (gpu) o.Set("cudaDevice", cuda_device_name());
+    else o.Set("cudaDevice", env.Null());
     return o;
   });
 }
@@ -38,6 +40,14 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     set_active_isa(parse_isa(arg_string(info, 0, "isa")));
+    return env.Undefined();
+  });
+}
+
+Napi::Value SetDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    set_active_device(parse_device(arg_string(info, 0, "device")));
     return env.Undefined();
   });
 }
@@ -123,6 +133,7 @@ Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
 void register_engine(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("setDevice", Napi::Function::New(env, SetDevice));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("seededFill", Napi::Function::New(env, SeededFill));
   exports.Set("philox", Napi::Function::New(env, Philox));

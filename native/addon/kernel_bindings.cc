@@ -1,5 +1,7 @@
 // Bindings of the canonical kernels. Shapes arrive as plain numbers, buffers as typed arrays
 // (zero-copy); every length is checked here against the shape before any pointer is used.
+// When the active device is cuda (device.h) each kernel runs its CUDA form (cuda_dispatch.h),
+// after the same checks, with the same bytes.
 #include <napi.h>
 
 #include <vector>
@@ -10,6 +12,10 @@
 #include "args.h"
 #include "async_work.h"
 #include "bindings.h"
+#include "device.h"
+#if defined(ATOMA_WITH_CUDA)
+#include "cuda_dispatch.h"
+#endif
 
 namespace atoma::addon {
 namespace {
@@ -47,8 +53,13 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     require_disjoint(env, C, B, "B");
     float* c = C.data;
     const float *a = A.data, *b = B.data, *bs = bias.data;
-    return dispatch(env, async, {A.holder, B.holder, C.holder, bias.holder},
-                    [=] { gemm(M, N, K, a, K, b, nk ? K : N, nk, c, N, bs); });
+    std::function<void()> work = [=] { gemm(M, N, K, a, K, b, nk ? K : N, nk, c, N, bs); };
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      work = [=] { gpu::gemm(M, N, K, a, b, nk, c, bs); };
+#endif
+    }
+    return dispatch(env, async, {A.holder, B.holder, C.holder, bias.holder}, std::move(work));
   });
 }
 
@@ -61,6 +72,14 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
     auto b = arg_array<float>(info, 2, napi_float32_array, a.length, "b");
     auto y = arg_array<float>(info, 3, napi_float32_array, a.length, "y");
     if (b.length != a.length) throw_error(env, "ERR_SHAPE", "a and b must have the same number of elements");
+    if (on_cuda()) {
+      if (op > 1) throw_error(env, "ERR_RANGE", "unknown binary op");
+#if defined(ATOMA_WITH_CUDA)
+      if (op == 0) gpu::add(a.data, b.data, y.data, a.length);
+      else gpu::mul(a.data, b.data, y.data, a.length);
+#endif
+      return env.Undefined();
+    }
     if (op == 0) add(a.data, b.data, y.data, a.length);
     else if (op == 1) mul(a.data, b.data, y.data, a.length);
     else throw_error(env, "ERR_RANGE", "unknown binary op");
@@ -77,6 +96,14 @@ Napi::Value RowsBinary(const Napi::CallbackInfo& info) {
     auto a = arg_array<float>(info, 1, napi_float32_array, total, "a");
     auto row = arg_array<float>(info, 4, napi_float32_array, n, "row");
     auto y = arg_array<float>(info, 5, napi_float32_array, total, "y");
+    if (on_cuda()) {
+      if (op > 1) throw_error(env, "ERR_RANGE", "unknown binary op");
+#if defined(ATOMA_WITH_CUDA)
+      if (op == 0) gpu::add_rows(a.data, rows, n, row.data, y.data);
+      else gpu::mul_rows(a.data, rows, n, row.data, y.data);
+#endif
+      return env.Undefined();
+    }
     if (op == 0) add_rows(a.data, rows, n, row.data, y.data);
     else if (op == 1) mul_rows(a.data, rows, n, row.data, y.data);
     else throw_error(env, "ERR_RANGE", "unknown binary op");
@@ -91,6 +118,12 @@ Napi::Value RowSums(const Napi::CallbackInfo& info) {
     int64_t rows = arg_size(info, 1, "rows"), n = arg_size(info, 2, "n");
     auto x = arg_array<float>(info, 0, napi_float32_array, checked_mul(env, rows, n, "x"), "x");
     auto out = arg_array<float>(info, 3, napi_float32_array, rows, "out");
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      gpu::row_sums(x.data, rows, n, out.data);
+#endif
+      return env.Undefined();
+    }
     row_sums(x.data, rows, n, out.data);
     return env.Undefined();
   });
@@ -106,6 +139,12 @@ Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
     auto w = arg_array<float>(info, 1, napi_float32_array, n, "weight");
     auto y = arg_array<float>(info, 2, napi_float32_array, total, "y");
     float eps = static_cast<float>(arg_number(info, 5, "eps"));
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      gpu::rmsnorm(x.data, w.data, y.data, rows, n, eps);
+#endif
+      return env.Undefined();
+    }
     rmsnorm(x.data, w.data, y.data, rows, n, eps);
     return env.Undefined();
   });
@@ -119,6 +158,12 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
     int64_t total = checked_mul(env, rows, n, "x");
     auto x = arg_array<float>(info, 0, napi_float32_array, total, "x");
     auto y = arg_array<float>(info, 1, napi_float32_array, total, "y");
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      gpu::softmax(x.data, y.data, rows, n);
+#endif
+      return env.Undefined();
+    }
     softmax(x.data, y.data, rows, n);
     return env.Undefined();
   });
@@ -132,6 +177,12 @@ Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
     if (op > static_cast<int64_t>(Unary::Gelu)) throw_error(env, "ERR_RANGE", "unknown unary op");
     auto x = arg_array<float>(info, 1, napi_float32_array, 0, "x");
     auto y = arg_array<float>(info, 2, napi_float32_array, x.length, "y");
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      gpu::unary(static_cast<Unary>(op), x.data, y.data, x.length);
+#endif
+      return env.Undefined();
+    }
     unary(static_cast<Unary>(op), x.data, y.data, x.length);
     return env.Undefined();
   });
@@ -148,6 +199,12 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
     auto pos = arg_array<int32_t>(info, 5, napi_int32_array, tokens, "positions");
     float theta = static_cast<float>(arg_number(info, 6, "theta"));
     bool neox = arg_bool(info, 7, "neox");
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      gpu::rope(x.data, tokens, heads, dim, rot, pos.data, theta, neox);
+#endif
+      return env.Undefined();
+    }
     rope(x.data, tokens, heads, dim, rot, pos.data, theta, neox);
     return env.Undefined();
   });
@@ -173,8 +230,13 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
     const float *qp = q.data, *kp = k.data, *vp = v.data;
     const int32_t* pp = pos.data;
     float* op = out.data;
-    return dispatch(env, async, {q.holder, k.holder, v.holder, pos.holder, out.holder},
-                    [=] { attention(qp, nq, nh, kp, vp, nkv, nkvh, hd, pp, op); });
+    std::function<void()> work = [=] { attention(qp, nq, nh, kp, vp, nkv, nkvh, hd, pp, op); };
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      work = [=] { gpu::attention(qp, nq, nh, kp, vp, nkv, nkvh, hd, pp, op); };
+#endif
+    }
+    return dispatch(env, async, {q.holder, k.holder, v.holder, pos.holder, out.holder}, std::move(work));
   });
 }
 
@@ -186,6 +248,12 @@ Napi::Value Embedding(const Napi::CallbackInfo& info) {
     auto table = arg_array<float>(info, 0, napi_float32_array, checked_mul(env, vocab, dim, "table"), "table");
     auto ids = arg_array<int32_t>(info, 3, napi_int32_array, 0, "ids");
     auto out = arg_array<float>(info, 4, napi_float32_array, checked_mul(env, ids.length, dim, "out"), "out");
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      gpu::embedding(table.data, vocab, dim, ids.data, ids.length, out.data);
+#endif
+      return env.Undefined();
+    }
     embedding(table.data, vocab, dim, ids.data, ids.length, out.data);
     return env.Undefined();
   });
@@ -198,6 +266,12 @@ Napi::Value Argmax(const Napi::CallbackInfo& info) {
     int64_t rows = arg_size(info, 1, "rows"), n = arg_size(info, 2, "n");
     auto x = arg_array<float>(info, 0, napi_float32_array, checked_mul(env, rows, n, "x"), "x");
     auto out = arg_array<int32_t>(info, 3, napi_int32_array, rows, "out");
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      gpu::argmax_rows(x.data, rows, n, out.data);
+#endif
+      return env.Undefined();
+    }
     argmax_rows(x.data, rows, n, out.data);
     return env.Undefined();
   });

@@ -9,6 +9,10 @@
 #include "args.h"
 #include "async_work.h"
 #include "bindings.h"
+#include "device.h"
+#if defined(ATOMA_WITH_CUDA)
+#include "cuda_dispatch.h"
+#endif
 
 namespace atoma::addon {
 namespace {
@@ -50,7 +54,12 @@ Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
     const float *a = A.data, *bs = bias.data;
     const uint8_t* w = W.data;
     const int64_t wl = W.length;
-    auto work = [=] { gemm_weights(M, N, K, a, K, w, wl, fmt, c, N, bs); };
+    std::function<void()> work = [=] { gemm_weights(M, N, K, a, K, w, wl, fmt, c, N, bs); };
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      work = [=] { gpu::gemm_weights(M, N, K, a, w, fmt, c, bs); };
+#endif
+    }
     if (async) return run_async(env, {A.holder, W.holder, C.holder, bias.holder}, work);
     work();
     return env.Undefined();

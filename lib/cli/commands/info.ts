@@ -4,7 +4,7 @@ import { parse } from '../args.js';
 export async function main(argv: string[]): Promise<number> {
   const { values } = parse(argv, { json: { type: 'boolean' } }, false);
   if (values.help) {
-    console.log('usage: atoma info [--json]\n\nVersion, the chosen and available CPU paths (ATOMA_ISA), threads (ATOMA_THREADS), CUDA.');
+    console.log('usage: atoma info [--json]\n\nVersion, the chosen and available CPU paths (ATOMA_ISA), threads (ATOMA_THREADS), the device (ATOMA_DEVICE=cpu|cuda), CUDA.');
     return 0;
   }
   const i = info();
@@ -15,6 +15,7 @@ export async function main(argv: string[]): Promise<number> {
   console.log(`atoma-node ${i.version} (canonical arithmetic v${i.canonicalArithmetic})`);
   console.log(`isa       ${i.isa} (available: ${i.isas.join(', ')})`);
   console.log(`threads   ${i.threads}`);
-  console.log(`cuda      ${i.cuda.available ? 'available' : i.cuda.built ? 'built, no device' : 'not built'}`);
+  console.log(`device    ${i.device}`);
+  console.log(`cuda      ${i.cuda.available ? `available (${i.cuda.device})` : i.cuda.built ? 'built, no device' : 'not built'}`);
   return 0;
 }

@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+// GPU conformance of the Node addon: every conformance case of lib/engine/conformance.ts over a
+// grid of odd shapes, the typed errors of bad inputs, and the inference path (a seeded model
+// generating alone, batched and with chunked prefill, in every weight format) are run with
+// configure({ device: 'cpu' }) and configure({ device: 'cuda' }); any difference in a digest
+// (or an error's code and message) is a mismatch.
+//
+//   node scripts/cuda-conformance.mjs            compare cpu with cuda (needs a CUDA build + GPU)
+//   node scripts/cuda-conformance.mjs --cpu-only print the cpu digests as JSON (any build), to
+//                                                compare builds or machines with `diff`
+//
+// Needs only node, dist/ (npm run build:ts), the addon in build/Release (npm run build:cuda) and
+// node_modules/node-gyp-build: nothing here loads a tokenizer, so no other package is imported.
+// Exit status: 0 all equal, 1 a mismatch, 2 CUDA is not built or no GPU is usable.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { configure, info } from '../dist/engine/config.js';
+import { CASES, runCase } from '../dist/engine/conformance.js';
+import * as ops from '../dist/engine/ops.js';
+import { native } from '../dist/engine/native.js';
+import { seeded } from '../dist/engine/tensor.js';
+import { readGguf } from '../dist/model/gguf/reader.js';
+import { ggufWeights } from '../dist/model/gguf/llama.js';
+import { initModel } from '../dist/model/init.js';
+import { LlamaModel } from '../dist/model/llama.js';
+import { generate } from '../dist/model/generate.js';
+
+const cpuOnly = process.argv.includes('--cpu-only');
+const s = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
+
+// Odd shapes: empty and one-element tensors, sizes just off the 32-lane and 256-chunk
+// boundaries, M = 1 (the GEMV path), tall, wide and deep products.
+const GRID = [
+  ...[
+    { m: 1, k: 1, n: 1 }, { m: 1, k: 4096, n: 17 }, { m: 1, k: 257, n: 300 }, { m: 2, k: 31, n: 1 },
+    { m: 7, k: 255, n: 33 }, { m: 13, k: 257, n: 100 }, { m: 5, k: 700, n: 33 }, { m: 64, k: 1000, n: 3 },
+    { m: 0, k: 5, n: 4 }, { m: 3, k: 0, n: 4 }, { m: 4, k: 5, n: 0 }, { m: 33, k: 513, n: 65 },
+    { m: 130, k: 300, n: 257 }, { m: 67, k: 2049, n: 129 },
+  ].flatMap((g) => [
+    ['gemm', s({ ...g, seed: 1 })],
+    ['gemm', s({ ...g, seed: 1, bias: true })],
+    ['gemm', s({ ...g, seed: 2, nk: true })],
+    ['gemm', s({ ...g, seed: 2, nk: true, bias: true })],
+  ]),
+  ...[0, 1, 31, 33, 255, 257, 1000, 4097, 10007, 100003].map((n) => ['sum', s({ n, seed: 2 })]),
+  ...['rmsnorm', 'softmax', 'add', 'mul', 'argmax'].flatMap((op) =>
+    [{ rows: 3, n: 1000 }, { rows: 1, n: 1 }, { rows: 5, n: 33 }, { rows: 2, n: 4097 }, { rows: 0, n: 7 }, { rows: 129, n: 31 }]
+      .map((g) => [op, s({ ...g, seed: 3 })]),
+  ),
+  ['softmax', s({ rows: 4, n: 300, seed: 3, scale: 100 })],
+  ['rmsnorm', s({ rows: 3, n: 65, seed: 3, eps: 1e-6 })],
+  ...['exp', 'log', 'tanh', 'sin', 'cos', 'silu', 'gelu'].flatMap((op) =>
+    [{ rows: 3, n: 257, scale: 1 }, { rows: 2, n: 1000, scale: 64 }, { rows: 1, n: 4099, scale: 30000 }]
+      .map((g) => [op, s({ ...g, seed: 4 })]),
+  ),
+  ['seeded', s({ shape: '3,5,7', seed: 9 })],
+  ['rope', s({ tokens: 5, heads: 3, dim: 64, seed: 5 })],
+  ['rope', s({ tokens: 4, heads: 2, dim: 128, rot: 64, neox: true, start: 1000, seed: 5 })],
+  ['rope', s({ tokens: 9, heads: 1, dim: 18, rot: 10, start: 16777200, seed: 5 })],
+  ['rope', s({ tokens: 3, heads: 5, dim: 80, rot: 0, seed: 5, theta: 500000 })],
+  ['attention', s({ tokens: 1, heads: 1, 'kv-heads': 1, dim: 1, seed: 6 })],
+  ['attention', s({ tokens: 7, heads: 4, 'kv-heads': 2, dim: 64, seed: 6 })],
+  ['attention', s({ tokens: 300, heads: 2, 'kv-heads': 1, dim: 80, seed: 7 })],
+  ['attention', s({ tokens: 33, heads: 6, 'kv-heads': 3, dim: 257, seed: 7 })],
+  ['attention', s({ tokens: 2100, heads: 2, 'kv-heads': 2, dim: 64, seed: 7 })],
+  ['embedding', s({ vocab: 1000, dim: 33, n: 17, seed: 8 })],
+  ['embedding', s({ vocab: 1, dim: 1, n: 1, seed: 8 })],
+  ['embedding', s({ vocab: 50000, dim: 64, n: 0, seed: 8 })],
+];
+
+// The synchronous bindings (the grid above runs matmul and attention on the worker pool).
+const SYNC = {
+  'matmulSync nk bias': () => ops.matmulSync(seeded([9, 300], 5n), seeded([37, 300], 1n, 1), { transposeB: true, bias: seeded([37], 1n, 2) }),
+  'matmulSync kn m=1': () => ops.matmulSync(seeded([1, 513], 5n), seeded([513, 70], 1n, 1)),
+  'attentionSync decode': () => {
+    const pos = Int32Array.of(40);
+    return ops.attentionSync(seeded([1, 8, 32], 3n), seeded([41, 2, 32], 3n, 1), seeded([41, 2, 32], 3n, 2), pos);
+  },
+  'rowSums': () => ops.rowSums(seeded([17, 1025], 4n)),
+};
+
+// Bad inputs must fail with the same code and message on both devices.
+const ERRORS = {
+  'embedding id out of range': () => ops.embedding(seeded([10, 4], 5n), [3, 10]),
+  'embedding negative id': () => ops.embedding(seeded([10, 4], 5n), [-1]),
+  'attention position past the keys': () => ops.attentionSync(seeded([2, 2, 8], 5n), seeded([2, 1, 8], 1n, 1), seeded([2, 1, 8], 1n, 2), [0, 2]),
+  'attention heads not a multiple': () => ops.attentionSync(seeded([2, 3, 8], 5n), seeded([2, 2, 8], 1n, 1), seeded([2, 2, 8], 1n, 2), [0, 1]),
+  'rope negative position': () => ops.rope(seeded([2, 1, 8], 5n), [0, -5]),
+  'rope position past 2^24': () => ops.rope(seeded([1, 1, 8], 5n), [16777217]),
+  'rope odd rotDims': () => ops.rope(seeded([1, 1, 8], 5n), [0], { rotDims: 3 }),
+  // The addon directly, past the TypeScript checks: the checks made before a kernel launches.
+  'native attention position past the keys': () => native.attention(f32(32), 2, 2, f32(16), f32(16), 2, 1, 8, Int32Array.of(0, 2), f32(32), false),
+  'native attention (async) negative position': () => native.attention(f32(32), 2, 2, f32(16), f32(16), 2, 1, 8, Int32Array.of(-1, 1), f32(32), true),
+  'native attention heads not a multiple': () => native.attention(f32(48), 2, 3, f32(32), f32(32), 2, 2, 8, Int32Array.of(0, 1), f32(48), false),
+  'native attention no kv heads': () => native.attention(f32(0), 0, 0, f32(0), f32(0), 0, 0, 8, Int32Array.of(), f32(0), false),
+  'native rope odd rotDims': () => native.rope(f32(8), 1, 1, 8, 3, Int32Array.of(0), 10000, false),
+  'native rope rotDims past headDim': () => native.rope(f32(8), 1, 1, 8, 10, Int32Array.of(0), 10000, false),
+  'native rope position past 2^24': () => native.rope(f32(16), 2, 1, 8, 8, Int32Array.of(1, 16777217), 10000, true),
+  'native embedding id past vocab': () => native.embedding(f32(40), 10, 4, Int32Array.of(9, 10), f32(8)),
+  'native binary unknown op': () => native.binary(2, f32(4), f32(4), f32(4)),
+  'native unary unknown op': () => native.unary(7, f32(4), f32(4)),
+  'native gemm short C': () => native.gemm(f32(6), f32(6), f32(3), 2, 2, 3, false, null, false),
+  'native gemmWeights q8_0 K not a multiple of 32': () => native.gemmWeights(f32(40), new Uint8Array(34), 'q8_0', f32(1), 1, 1, 40, null, false),
+  'native gemmWeights unknown format': () => native.gemmWeights(f32(32), new Uint8Array(64), 'q4_k', f32(1), 1, 1, 32, null, false),
+};
+const f32 = (n) => seeded([n], 6n).data;
+
+function outcome(fn) {
+  try {
+    const t = fn();
+    return t instanceof Promise ? t.then((v) => ({ ok: digestOf(v) }), (e) => ({ error: `${e.code}: ${e.message}` })) : { ok: digestOf(t) };
+  } catch (e) {
+    return { error: `${e.code}: ${e.message}` };
+  }
+}
+function digestOf(v) {
+  return typeof v?.digest === 'function' ? v.digest() : JSON.stringify(v);
+}
+
+// A tiny seeded model per weight format, generating greedy and sampled requests alone, batched,
+// and batched with chunked prefill; traceRoot covers every layer's hidden rows of every step.
+const REQUESTS = [
+  { prompt: [1], maxTokens: 6 },
+  { prompt: [1, 17, 300, 42, 9, 77, 5], maxTokens: 8, temperature: 0.8, topK: 40, seed: 7 },
+  { prompt: Array.from({ length: 33 }, (_, i) => (i * 37 + 3) % 512), maxTokens: 5, temperature: 1.1, topP: 0.9, seed: 99 },
+];
+const MODELS = [
+  { format: 'f32', seed: 11 },
+  { format: 'f16', seed: 12 },
+  { format: 'bf16', seed: 13, bias: true },
+  { format: 'q8_0', seed: 14, tied: true },
+  { format: 'f32', seed: 15, layers: 1, dim: 96, heads: 6, kvHeads: 2, ff: 160, vocab: 300 },
+];
+
+function inferenceCases(dir) {
+  const cases = {};
+  MODELS.forEach((m, i) => {
+    const path = join(dir, `m${i}.gguf`);
+    initModel(path, m);
+    const model = new LlamaModel(ggufWeights(readGguf(path), path));
+    const reqs = REQUESTS.map((r) => ({ ...r, prompt: r.prompt.map((t) => t % (m.vocab ?? 512)) }));
+    const show = (rs) => rs.map((r) => ({ tokens: r.tokens, outputDigest: r.outputDigest, traceRoot: r.traceRoot }));
+    const tag = `${m.format}${m.bias ? '+bias' : ''}${m.tied ? '+tied' : ''} seed ${m.seed}`;
+    reqs.forEach((r, j) => { cases[`${tag}: request ${j} alone`] = () => show(generate(model, [r])); });
+    cases[`${tag}: batched`] = () => show(generate(model, reqs));
+    cases[`${tag}: batched, prefill chunks of 5`] = () => show(generate(model, reqs, { prefillChunk: 5 }));
+    cases[`${tag}: batched, prefill chunks of 1`] = () => show(generate(model, reqs, { prefillChunk: 1 }));
+  });
+  return cases;
+}
+
+// --cpu-only leaves the device alone (cpu unless ATOMA_DEVICE says otherwise), so the digests
+// can come from any build of the addon, including one older than device selection.
+async function runOn(device, fn) {
+  if (!cpuOnly) configure({ device });
+  return outcome(fn);
+}
+
+async function main() {
+  const i = info();
+  if (!cpuOnly && !i.cuda.available) {
+    console.error(i.cuda.built ? 'CUDA is built into the addon, but no usable GPU was found' : 'the addon was built without CUDA (npm run build:cuda)');
+    return 2;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'atoma-cuda-conf-'));
+  try {
+    const sections = [
+      ['kernels', Object.fromEntries(GRID.map(([op, a]) => [`${op} ${JSON.stringify(a)}`, () => runCase(op, a)]))],
+      ['sync bindings', SYNC],
+      ['errors', ERRORS],
+      ['inference', inferenceCases(dir)],
+    ];
+    for (const op of Object.keys(CASES))
+      if (!GRID.some(([o]) => o === op)) throw new Error(`conformance case '${op}' is missing from the grid`);
+
+    if (cpuOnly) {
+      const out = {};
+      for (const [name, cases] of sections) for (const [c, fn] of Object.entries(cases)) out[`${name} | ${c}`] = await runOn('cpu', fn);
+      console.log(JSON.stringify(out, null, 1));
+      return 0;
+    }
+
+    console.log(`device: ${i.cuda.device}; cpu path ${i.isa}, ${i.threads} threads`);
+    const table = [];
+    let bad = 0;
+    for (const [name, cases] of sections) {
+      let mismatches = 0, errors = 0;
+      const t0 = Date.now();
+      for (const [c, fn] of Object.entries(cases)) {
+        const want = await runOn('cpu', fn);
+        const got = await runOn('cuda', fn);
+        // The errors section must fail (the same way on both); every other case must succeed.
+        const wrong = name === 'errors' ? !want.error : Boolean(want.error);
+        if (wrong) errors++;
+        if (JSON.stringify(want) !== JSON.stringify(got) || wrong) {
+          mismatches++;
+          console.log(`MISMATCH [${name}] ${c}\n  cpu:  ${JSON.stringify(want)}\n  cuda: ${JSON.stringify(got)}`);
+        }
+      }
+      table.push({ section: name, cases: Object.keys(cases).length, mismatches, 'unexpected on cpu': errors, seconds: (Date.now() - t0) / 1000 });
+      bad += mismatches;
+    }
+    configure({ device: 'cpu' });
+    console.table(table);
+    console.log(bad === 0 ? 'cuda-conformance: PASS (cpu and cuda give the same bytes)' : `cuda-conformance: FAIL (${bad} mismatches)`);
+    return bad === 0 ? 0 : 1;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then((code) => { process.exitCode = code; }, (e) => {
+  console.error(`cuda-conformance: ${e?.code ? `${e.message} [${e.code}]` : e?.stack ?? e}`);
+  process.exitCode = 1;
+});

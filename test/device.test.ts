@@ -1,0 +1,95 @@
+/**
+ * Device selection: ATOMA_DEVICE / configure({ device }) / info().cuda. On a machine without a
+ * usable GPU (a CPU-only build, or a CUDA build with no device) asking for cuda must be a typed
+ * ERR_NO_CUDA that says why -- never a silent fall back to the CPU. CPU == CUDA bytes are checked
+ * on a GPU machine by scripts/cuda-conformance.mjs.
+ */
+import { describe, expect, it } from 'vitest';
+import { AtomaError, configure, info, type Device } from '../lib/index.js';
+import { runCase } from '../lib/engine/conformance.js';
+import { native } from '../lib/engine/native.js';
+import { runCli } from './helpers.js';
+
+const cuda = info().cuda;
+// Why cuda is refused here, in the addon's words.
+const WHY = cuda.built ? 'no usable CUDA GPU' : 'built without CUDA';
+const GEMM = ['conform', 'gemm', '--m', '3', '--k', '5', '--n', '4', '--seed', '1'];
+
+function thrown(fn: () => unknown): AtomaError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(AtomaError);
+    return e as AtomaError;
+  }
+  throw new Error('expected an AtomaError');
+}
+
+describe('info()', () => {
+  it('reports the device and what CUDA this addon has', () => {
+    const i = info();
+    expect(i.device).toBe('cpu');
+    expect(typeof cuda.built).toBe('boolean');
+    expect(typeof cuda.available).toBe('boolean');
+    if (!cuda.built) expect(cuda).toEqual({ built: false, available: false, device: null });
+    if (cuda.available) expect(typeof cuda.device).toBe('string');
+    else expect(cuda.device).toBeNull();
+  });
+});
+
+describe.skipIf(cuda.available)('configure({ device }) without a usable GPU', () => {
+  it('cuda is ERR_NO_CUDA naming why, and the device stays cpu', async () => {
+    const before = (await runCase('gemm', { m: '3', k: '5', n: '4', seed: '1' })).digest();
+    const e = thrown(() => configure({ device: 'cuda' }));
+    expect(e.code).toBe('ERR_NO_CUDA');
+    expect(e.message).toContain(WHY);
+    expect(info().device).toBe('cpu');
+    expect((await runCase('gemm', { m: '3', k: '5', n: '4', seed: '1' })).digest()).toBe(before);
+  });
+  it('the binding refuses cuda the same way', () => {
+    expect(thrown(() => native.setDevice('cuda')).code).toBe('ERR_NO_CUDA');
+  });
+});
+
+describe('configure({ device })', () => {
+  it('cpu is accepted (and is the default)', () => {
+    configure({ device: 'cpu' });
+    expect(info().device).toBe('cpu');
+  });
+  it('an unknown device is ERR_UNKNOWN_DEVICE', () => {
+    for (const d of ['tpu', 'CUDA', '', 'gpu']) {
+      const e = thrown(() => configure({ device: d as Device }));
+      expect(e.code, d).toBe('ERR_UNKNOWN_DEVICE');
+      expect(e.message).toContain('expected cpu or cuda');
+    }
+    expect(thrown(() => configure({ device: 7 as unknown as Device })).code).toBe('ERR_UNKNOWN_DEVICE');
+    expect(info().device).toBe('cpu');
+  });
+});
+
+describe('ATOMA_DEVICE at the command line', () => {
+  it.skipIf(cuda.available)('cuda is ERR_NO_CUDA for info and for a kernel, not a silent CPU run', () => {
+    for (const args of [['info', '--json'], GEMM]) {
+      const r = runCli(args, { ATOMA_DEVICE: 'cuda' });
+      expect(r.status, args[0]).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('ERR_NO_CUDA');
+      expect(r.stderr).toContain('ATOMA_DEVICE=cuda');
+      expect(r.stderr).toContain(WHY);
+    }
+  });
+  it('an unknown device is ERR_UNKNOWN_DEVICE', () => {
+    const r = runCli(GEMM, { ATOMA_DEVICE: 'tpu' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('ERR_UNKNOWN_DEVICE');
+    expect(r.stderr).toContain("ATOMA_DEVICE: unknown device 'tpu'");
+  });
+  it('cpu gives the default digest, and info says cpu', () => {
+    const want = runCli(GEMM, { ATOMA_DEVICE: '' });
+    expect(want.status).toBe(0);
+    expect(runCli(GEMM, { ATOMA_DEVICE: 'cpu' }).stdout).toBe(want.stdout);
+    const i = JSON.parse(runCli(['info', '--json'], { ATOMA_DEVICE: 'cpu' }).stdout);
+    expect(i.device).toBe('cpu');
+    expect(i.cuda).toEqual(cuda);
+  });
+});
