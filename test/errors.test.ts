@@ -10,6 +10,9 @@ describe('typed errors from the library', () => {
   it('shape mismatches', async () => {
     await expect(matmul(seeded([2, 3], 1n), seeded([4, 5], 1n))).rejects.toThrow(code('ERR_SHAPE'));
     expect(() => matmulSync(seeded([2, 3], 1n), seeded([3, 5], 1n), { bias: seeded([4], 1n) })).toThrow(code('ERR_SHAPE'));
+    expect(() => matmulSync(seeded([2, 3], 1n), seeded([3, 5], 1n), { out: Tensor.zeros([5, 2]) })).toThrow(code('ERR_SHAPE'));
+    const a = seeded([4, 4], 1n);
+    expect(() => matmulSync(a, seeded([4, 4], 1n), { out: a })).toThrow(code('ERR_ALIAS'));
     expect(() => rmsnorm(seeded([2, 8], 1n), seeded([7], 1n))).toThrow(code('ERR_SHAPE'));
     expect(() => new Tensor('f32', [2, 2], new Float32Array(5))).toThrow(code('ERR_SHAPE'));
     expect(() => Tensor.zeros([2, -1])).toThrow(code('ERR_SHAPE'));

@@ -31,6 +31,8 @@ export interface MatmulOptions {
   transposeB?: boolean;
   /** Added to every row after the product: bias[N]. */
   bias?: F32;
+  /** Writes the result here (shape [..., N], f32) instead of a new tensor: no allocation per call. */
+  out?: F32;
 }
 
 function matmulPlan(a: F32, b: F32, opts: MatmulOptions) {
@@ -46,7 +48,15 @@ function matmulPlan(a: F32, b: F32, opts: MatmulOptions) {
     f32(opts.bias, 'bias');
     if (opts.bias.size !== N || opts.bias.rank !== 1) fail('ERR_SHAPE', `bias must have shape [${N}], got [${opts.bias.shape.join(', ')}]`);
   }
-  const out = Tensor.zeros([...a.shape.slice(0, -1), N]);
+  const shape = [...a.shape.slice(0, -1), N];
+  let out: F32;
+  if (opts.out !== undefined) {
+    out = f32(opts.out, 'out');
+    if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i]))
+      fail('ERR_SHAPE', `matmul: out must have shape [${shape.join(', ')}], got [${out.shape.join(', ')}]`);
+  } else {
+    out = Tensor.zeros(shape);
+  }
   return { M, N, K, nk, out, bias: opts.bias?.data ?? null };
 }
 

@@ -3,7 +3,7 @@ import { copyBandwidth, info } from '../../engine/config.js';
 import { fail } from '../../engine/errors.js';
 import { blake3 } from '../../engine/hash.js';
 import { matmulSync } from '../../engine/ops.js';
-import { seeded } from '../../engine/tensor.js';
+import { Tensor, seeded } from '../../engine/tensor.js';
 import { parse } from '../args.js';
 
 const HELP = `usage: atoma bench KIND [options] [--json]
@@ -55,7 +55,8 @@ export async function main(argv: string[]): Promise<number> {
       const nk = values.nk === true;
       const a = seeded([m, k], 1n, 0);
       const b = nk ? seeded([n, k], 1n, 1) : seeded([k, n], 1n, 1);
-      const s = timeMedian(() => matmulSync(a, b, { transposeB: nk }), minSeconds);
+      const out = Tensor.zeros([m, n]);
+      const s = timeMedian(() => matmulSync(a, b, { transposeB: nk, out }), minSeconds);
       result = { kind: 'gemm', m, k, n, nk, isa, threads, seconds: s, gflops: (2 * m * n * k) / s / 1e9, gbps: (4 * (m * k + k * n + m * n)) / s / 1e9 };
       break;
     }
