@@ -25,7 +25,7 @@ class Pool {
   ~Pool() {
     {
       std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -34,24 +34,38 @@ class Pool {
 
   void run(size_t n_tasks, const std::function<void(size_t)>& fn) {
     std::lock_guard<std::mutex> job_lock(job_mu_);
+    fn_ = &fn;
+    n_tasks_ = n_tasks;
+    next_.store(0, std::memory_order_relaxed);
+    error_ = nullptr;
+    pending_.store(workers_.size(), std::memory_order_relaxed);
     {
+      // Publishing under the lock pairs with the sleepers' predicate: no wake-up is lost.
       std::lock_guard<std::mutex> lk(mu_);
-      fn_ = &fn;
-      n_tasks_ = n_tasks;
-      next_.store(0);
-      pending_ = workers_.size();
-      error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     drain();
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    // Short kernels (a decode step's matrix products) finish in tens of microseconds: spin a
+    // little before sleeping so the caller does not pay a futex wake-up per kernel.
+    for (int i = 0; i < kSpin && pending_.load(std::memory_order_acquire) != 0; ++i) cpu_relax();
+    if (pending_.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> lk(mu_);
+      done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
+  static constexpr int kSpin = 1 << 14;
+
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
   void drain() {
     t_inside_task = true;
     for (;;) {
@@ -71,15 +85,21 @@ class Pool {
   void work_loop() {
     size_t seen = 0;
     for (;;) {
-      {
+      // Spin briefly for the next job (kernels come in bursts), then sleep.
+      for (int i = 0; i < kSpin && generation_.load(std::memory_order_acquire) == seen &&
+                      !stop_.load(std::memory_order_relaxed); ++i)
+        cpu_relax();
+      if (generation_.load(std::memory_order_acquire) == seen) {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
+        cv_.wait(lk, [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; });
       }
+      if (stop_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);
       drain();
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(mu_);
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -91,9 +111,9 @@ class Pool {
   const std::function<void(size_t)>* fn_ = nullptr;
   size_t n_tasks_ = 0;
   std::atomic<size_t> next_{0};
-  size_t pending_ = 0;
-  size_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<size_t> pending_{0};
+  std::atomic<size_t> generation_{0};
+  std::atomic<bool> stop_{false};
   std::exception_ptr error_;
 };
 
