@@ -144,6 +144,43 @@ for n in (4096, 8192):
     print(f"torch baseline: sgemm {n} (allow_tf32=False) {2 * n**3 / dt / 1e12:.2f} TFLOP/s")
 EOF
 fi
-stamp "build mode: $MODE; gpu_check exit status $RC; log $LOG"
+# Third: the Node-level check (scripts/cuda-conformance.mjs): every conformance case, the typed
+# errors and generation with tiny models (the inference determinism test: tokens, outputDigest,
+# traceRoot alone, batched and chunked) on ATOMA_DEVICE=cpu and cuda, through the addon built
+# here with CUDA. It needs Node.js 20 (NODE_BIN, `node` on PATH, or .devnode/node.xz), dist/ and
+# node_modules/{node-gyp-build,node-api-headers}; where those are missing it says so.
+NODE_RC=skipped
+NODE_BIN="${NODE_BIN:-$(command -v node || true)}"
+if [ -z "$NODE_BIN" ] && [ -f .devnode/node.xz ]; then
+  mkdir -p "$BUILD/node" && NODE_BIN="$BUILD/node/node"
+  (xz -dc .devnode/node.xz > "$NODE_BIN" ||
+   python3 -c "import lzma,shutil,sys;shutil.copyfileobj(lzma.open('.devnode/node.xz'),open(sys.argv[1],'wb'))" "$NODE_BIN") &&
+    chmod +x "$NODE_BIN" || NODE_BIN=""
+fi
+if [ -n "$NODE_BIN" ] && [ -d dist ] && [ -d node_modules/node-gyp-build ] && [ -d node_modules/node-api-headers ]; then
+  stamp "node stage: building the addon with CUDA (sm_$ARCH)"
+  NAPI_INC="$("$NODE_BIN" -p "require('node-api-headers').include_dir")"
+  if cmake -S . -B "$BUILD/addon" -DCMAKE_BUILD_TYPE=Release -DATOMA_CUDA=ON -DCMAKE_CUDA_COMPILER="$NVCC" \
+        "-DATOMA_CUDA_ARCHS=${ARCH}-real" -DCMAKE_JS_VERSION=plain "-DCMAKE_JS_INC=$NAPI_INC" \
+        -DCMAKE_JS_SRC= -DCMAKE_JS_LIB= > "$OUTDIR/addon-build.log" 2>&1 &&
+     cmake --build "$BUILD/addon" -j "$JOBS" >> "$OUTDIR/addon-build.log" 2>&1; then
+    mkdir -p build/Release
+    [ -f build/Release/atoma.node ] && mv build/Release/atoma.node build/Release/atoma.node.cpu-backup
+    cp "$BUILD/addon/atoma.node" build/Release/atoma.node
+    timeout 300 "$NODE_BIN" scripts/cuda-conformance.mjs > "$OUTDIR/cuda-conformance.log" 2>&1
+    NODE_RC=$?
+    tail -n 15 "$OUTDIR/cuda-conformance.log"
+    rm -f build/Release/atoma.node
+    [ -f build/Release/atoma.node.cpu-backup ] && mv build/Release/atoma.node.cpu-backup build/Release/atoma.node
+  else
+    NODE_RC=build-failed
+    tail -n 20 "$OUTDIR/addon-build.log"
+  fi
+else
+  stamp "node stage skipped: needs Node.js 20, dist/ (npm run build:ts) and node_modules/{node-gyp-build,node-api-headers}"
+fi
+[ "$RC" = 0 ] && [ "$NODE_RC" != skipped ] && [ "$NODE_RC" != 0 ] && RC=1
+
+stamp "build mode: $MODE; gpu_check exit status $RC; node stage: $NODE_RC; log $LOG"
 sleep 1   # lets tee finish the log
 exit "$RC"
