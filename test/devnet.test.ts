@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { configure, info } from '../lib/engine/config.js';
+import { AtomaError } from '../lib/engine/errors.js';
+import { initModel } from '../lib/model/init.js';
+import { LlamaModel } from '../lib/model/llama.js';
+import { loadModel } from '../lib/model/load.js';
+import { execute, forge, refereeLeaf, replay, type Assignment } from '../lib/node/executor.js';
+import { runDevnet } from '../lib/node/devnet.js';
+import { Trace } from '../lib/protocol/trace.js';
+import { runCli } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'atoma-devnet-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('executor', () => {
+  it('replays, forges and lets the referee expose the first differing leaf', async () => {
+    const path = join(dir, 'm.gguf');
+    initModel(path, { seed: 1 });
+    const model = new LlamaModel((await loadModel(path)).weights);
+    const L = model.config.blockCount;
+    const a: Assignment = { prompt: [5, 17, 230, 41], maxTokens: 6, seed: 9, temperature: 0.8 };
+    const honest = execute(model, a);
+    expect(honest.leaves.length).toBe(6 * L);
+    // Teacher-forcing the honest tokens gives generate's own trace.
+    expect(replay(model, a.prompt, honest.tokens).traceRoot).toBe(honest.traceRoot);
+    const forged = forge(model, a, honest, 2);
+    expect(forged.outputDigest).not.toBe(honest.outputDigest);
+    expect(forged.traceRoot).not.toBe(honest.traceRoot);
+    // Bisection's result: the first differing leaf. The referee recomputes exactly that one.
+    const first = honest.leaves.findIndex((x, i) => !x.equals(forged.leaves[i]));
+    expect(first).toBe(3 * L);        // token 2 changed -> step 3, layer 0
+    const ref = refereeLeaf(model, a, first);
+    expect(ref).toBe(Trace.fromLeafHashes(honest.leaves).leaf(first));
+    expect(ref).not.toBe(Trace.fromLeafHashes(forged.leaves).leaf(first));
+    // Any leaf, including step 0 and a later layer, on another CPU path.
+    configure({ isa: info().isas[0], threads: 1 });
+    for (const i of [0, 1, 2 * L + L - 1, 6 * L - 1]) expect(refereeLeaf(model, a, i)).toBe(honest.leaves[i].toString('hex'));
+    expect(() => refereeLeaf(model, a, 6 * L)).toThrow(AtomaError);
+  });
+});
+
+describe('devnet', () => {
+  it('runs a real network: no false disputes, no tampered result settled, the tamperer slashed', async () => {
+    const r = await runDevnet({ nodes: 6, sample: 3, byzantine: 1, requests: 10, behavior: 'tamper', maxTokens: 4, timeoutMs: 50_000 });
+    expect(r.errors).toEqual([]);
+    expect(r.complete).toBe(true);
+    expect(r.settled).toBe(10);
+    expect(r.falseDisputes).toBe(0);
+    expect(r.tamperedSettled).toBe(0);
+    expect(r.honestSlashed).toBe(0);
+    // Honest nodes on different (ISA, threads) paths revealed identical digests.
+    expect(r.honestDisagreements).toBe(0);
+    expect(r.crossPathAgreements).toBeGreaterThan(0);
+    expect(r.pathMismatches).toBe(0);
+    expect(new Set(r.paths.filter((p) => p.role === 'honest').map((p) => p.isa)).size).toBe(Math.min(3, info().isas.length));
+    const tamperer = r.paths.find((p) => p.role === 'tamper')!;
+    // Every request it was sampled for ends in a dispute that it loses (sampled with 2 honest nodes).
+    expect(r.disputes).toBe(tamperer.sampled);
+    expect(r.disputesWonByHonest).toBe(r.disputes);
+    expect(r.leafDisputes).toBe(r.disputes);
+    expect(tamperer.slashed).toBe(tamperer.sampled);
+    if (tamperer.sampled > 0) expect(r.byzantineSlashed).toBe(1);
+    expect(r.payments).toBeGreaterThanOrEqual(2 * r.settled);
+    expect(r.ledgerVerified).toBe(true);
+    expect(r.latencyMs.p50).toBeGreaterThan(0);
+    expect(r.latencyMs.p99).toBeGreaterThanOrEqual(r.latencyMs.p50);
+  });
+
+  it('copiers and silent nodes are slashed for missed deadlines and replaced', async () => {
+    const r = await runDevnet({
+      nodes: 6, sample: 3, byzantine: 3, requests: 6, behavior: 'mixed', maxTokens: 3, timeoutMs: 50_000,
+      params: { commitMs: 1500, revealMs: 1000 },
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.complete).toBe(true);
+    expect(r.settled).toBe(6);
+    expect(r.falseDisputes).toBe(0);
+    expect(r.tamperedSettled).toBe(0);
+    expect(r.honestSlashed).toBe(0);
+    const copier = r.paths.find((p) => p.role === 'copy')!;
+    const silent = r.paths.find((p) => p.role === 'silent')!;
+    expect(copier.slashed).toBe(copier.sampled);
+    expect(silent.slashed).toBe(silent.sampled);
+    expect(r.timeouts).toBe(copier.sampled + silent.sampled);
+    expect(r.disputes).toBe(r.paths.find((p) => p.role === 'tamper')!.sampled);
+  });
+
+  it('reports usage errors from the CLI', () => {
+    const res = runCli(['devnet', '--nodes', '2', '--sample', '3', '--requests', '1']);
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toMatch(/sample must be at most nodes/);
+  });
+});
