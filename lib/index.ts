@@ -21,3 +21,9 @@ export { apply as applyProtocolEvent, emptyState, sampleNodes, commitment, Trace
 // WebAssembly functions (lib/wasm/) and confidential requests (lib/crypto/)
 export * from './wasm/index.js';
 export * from './crypto/index.js';
+// The node: config, content cache, HTTP API, response signatures (lib/node/)
+export { AtomaNode, type NodeOptions } from './node/node.js';
+export { loadConfig, parseConfig, type NodeConfig, type TaskConfig, type FunctionConfig } from './node/config.js';
+export { ContentCache } from './node/cache.js';
+export { verifyResponse, requestHash, signedBytes, loadOrCreateNodeKey, type SignedFields } from './node/keys.js';
+export { runDevnet, type DevnetOptions, type DevnetReport } from './node/devnet.js';

@@ -9,9 +9,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   bench: { summary: 'GEMM, GEMV, hash and copy throughput', load: () => import('./commands/bench.js') },
   wasm: { summary: 'run a WebAssembly function (metered, isolated)', load: () => import('./commands/wasm.js') },
   ledger: { summary: 'local ledger service (SQLite) over HTTP + WebSocket', load: () => import('./commands/ledger.js') },
-  devnet: { summary: 'simulate the protocol (--simulate): disputes, slashes, p^n', load: () => import('./commands/devnet.js') },
+  devnet: { summary: 'run a local network of nodes (or --simulate the rules): disputes, slashes, p^n', load: () => import('./commands/devnet.js') },
   model: { summary: 'create (init) or inspect GGUF / safetensors models', load: () => import('./commands/model.js') },
   run: { summary: 'generate text with a model (deterministic; --json for digests)', load: () => import('./commands/run.js') },
+  node: { summary: 'serve tasks over an OpenAI-compatible HTTP API (--config node.toml)', load: () => import('./commands/node.js') },
   trace: { summary: 'trace leaves of a generation for dispute bisection', load: () => import('./commands/trace.js') },
 };
 

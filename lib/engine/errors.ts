@@ -61,6 +61,7 @@ export type AtomaErrorCode =
   | 'ERR_MISMATCH'
   | 'ERR_NOT_SAMPLED'
   | 'ERR_LEDGER'
+  | 'ERR_DEVNET'
   // WebAssembly functions and confidential requests (lib/wasm/, lib/crypto/)
   | 'ERR_WASM_INVALID'
   | 'ERR_WASM_FORBIDDEN_IMPORT'
@@ -76,7 +77,13 @@ export type AtomaErrorCode =
   | 'ERR_SEAL_REPLAY'
   | 'ERR_KEY_UNKNOWN'
   | 'ERR_KEY_EXPIRED'
-  | 'ERR_ATTESTATION';
+  | 'ERR_ATTESTATION'
+  // The node: config, content cache, keys (lib/node/)
+  | 'ERR_NODE_CONFIG'
+  | 'ERR_NODE_KEY'
+  | 'ERR_FETCH'
+  | 'ERR_DIGEST_MISMATCH'
+  | 'ERR_BUSY';
 
 export function fail(code: AtomaErrorCode, message: string): never {
   throw new AtomaError(message, code);

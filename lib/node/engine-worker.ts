@@ -1,0 +1,32 @@
+/**
+ * The engine thread of one model: generation is synchronous CPU work, so it runs here and the
+ * HTTP thread stays free to stream tokens, answer /health and refuse with 429 while it runs.
+ * Messages: in {batch: WireRequest[]}; out {ready} | {token, id} | {done, results} | {error}.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { AtomaError } from '../engine/errors.js';
+import { generate } from '../model/generate.js';
+import { LlamaModel } from '../model/llama.js';
+import { loadModel } from '../model/load.js';
+import type { WireRequest, WireResult } from './engine.js';
+
+const port = parentPort!;
+const { modelPath } = workerData as { modelPath: string };
+
+try {
+  const loaded = await loadModel(modelPath);
+  const model = new LlamaModel(loaded.weights);
+  port.postMessage({ type: 'ready', digest: loaded.digest });
+  port.on('message', (m: { batch: WireRequest[] }) => {
+    try {
+      const reqs = m.batch.map((r) => ({ ...r, seed: BigInt(r.seed) }));
+      const results = generate(model, reqs, { onToken: (i, token) => port.postMessage({ type: 'token', id: m.batch[i].id, token }) });
+      const out: WireResult[] = results.map((r, i) => ({ id: m.batch[i].id, tokens: r.tokens, outputDigest: r.outputDigest, traceRoot: r.traceRoot, promptTokens: r.promptTokens }));
+      port.postMessage({ type: 'done', results: out });
+    } catch (e) {
+      port.postMessage({ type: 'error', code: e instanceof AtomaError ? e.code : 'ERR_INTERNAL', message: (e as Error).message });
+    }
+  });
+} catch (e) {
+  port.postMessage({ type: 'error', code: e instanceof AtomaError ? e.code : 'ERR_INTERNAL', message: (e as Error).message, fatal: true });
+}

@@ -1,0 +1,120 @@
+/**
+ * One model's engine thread (engine-worker.ts), as a promise API. One batch at a time: the
+ * queue (queue.ts) decides what goes into a batch.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { AtomaError, fail } from '../engine/errors.js';
+import { packageRoot } from '../engine/native.js';
+
+/** A generation request as it crosses the thread boundary (seed as a decimal string). */
+export interface WireRequest {
+  id: string;
+  prompt: number[];
+  maxTokens: number;
+  seed: string;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  stopTokens: number[];
+}
+
+export interface WireResult {
+  id: string;
+  tokens: number[];
+  outputDigest: string;
+  traceRoot: string;
+  promptTokens: number;
+}
+
+type Msg =
+  | { type: 'ready'; digest: string }
+  | { type: 'token'; id: string; token: number }
+  | { type: 'done'; results: WireResult[] }
+  | { type: 'error'; code: string; message: string; fatal?: boolean };
+
+function workerPath(): string {
+  const sibling = fileURLToPath(new URL('./engine-worker.js', import.meta.url));
+  if (existsSync(sibling)) return sibling;
+  // Running from the TypeScript sources (tests): the compiled worker in dist/.
+  const built = join(packageRoot, 'dist', 'node', 'engine-worker.js');
+  if (!existsSync(built)) fail('ERR_IO', `the engine worker is not built (${built}): run \`npm run build:ts\``);
+  return built;
+}
+
+export class ModelEngine {
+  private worker: Worker | null = null;
+  private closed = false;
+  private pending: { resolve(r: WireResult[]): void; reject(e: Error): void; onToken(id: string, t: number): void } | null = null;
+
+  private constructor() {}
+
+  /** Starts a thread that maps the model file; resolves once it is loaded and its digest checked. */
+  static async start(modelPath: string, digest: string): Promise<ModelEngine> {
+    const e = new ModelEngine();
+    const w = new Worker(workerPath(), { workerData: { modelPath } });
+    e.worker = w;
+    await new Promise<void>((resolve, reject) => {
+      const first = (m: Msg) => {
+        if (m.type === 'ready') {
+          if (m.digest !== digest) reject(new AtomaError(`${modelPath}: model digest ${m.digest}, expected ${digest}`, 'ERR_DIGEST_MISMATCH'));
+          else resolve();
+        } else if (m.type === 'error') reject(new AtomaError(m.message, m.code));
+      };
+      w.once('message', first);
+      w.once('error', reject);
+    }).catch(async (err) => {
+      await w.terminate();
+      throw err;
+    });
+    w.on('message', (m: Msg) => e.onMessage(m));
+    w.on('error', (err) => e.failPending(e.closed ? new AtomaError('the engine was stopped', 'ERR_DISPOSED') : err));
+    w.on('exit', () => {
+      e.worker = null;   // later runs fail at once instead of waiting on a dead thread
+      // Stopped by close(): the job stays pending for the next start. Crashed: a fault of the job's run.
+      e.failPending(e.closed ? new AtomaError('the engine was stopped', 'ERR_DISPOSED') : new AtomaError('the engine thread exited', 'ERR_INTERNAL'));
+    });
+    return e;
+  }
+
+  get busy(): boolean {
+    return this.pending !== null;
+  }
+
+  run(batch: WireRequest[], onToken: (id: string, token: number) => void): Promise<WireResult[]> {
+    if (!this.worker) return Promise.reject(new AtomaError('the engine is closed', 'ERR_DISPOSED'));
+    if (this.pending) return Promise.reject(new AtomaError('the engine is busy', 'ERR_INTERNAL'));
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject, onToken };
+      this.worker!.postMessage({ batch });
+    });
+  }
+
+  private onMessage(m: Msg): void {
+    const p = this.pending;
+    if (!p) return;
+    if (m.type === 'token') p.onToken(m.id, m.token);
+    else if (m.type === 'done') {
+      this.pending = null;
+      p.resolve(m.results);
+    } else if (m.type === 'error') {
+      this.pending = null;
+      p.reject(new AtomaError(m.message, m.code));
+    }
+  }
+
+  private failPending(err: Error): void {
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(err);
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.closed = true;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+}

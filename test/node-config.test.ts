@@ -1,0 +1,207 @@
+/** atoma node: node.toml validation, the node key and signatures, the content cache. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AtomaError, blake3 } from '../lib/index.js';
+import { ContentCache } from '../lib/node/cache.js';
+import { parseConfig } from '../lib/node/config.js';
+import { loadOrCreateNodeKey, requestHash, signResponse, verifyResponse } from '../lib/node/keys.js';
+import { root, runCli } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'atoma-node-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function code(fn: () => unknown): { code: string; message: string } {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(AtomaError);
+    return { code: (e as AtomaError).code, message: (e as Error).message };
+  }
+  throw new Error('expected an error');
+}
+
+const TASK = `[[tasks]]\nname = "tiny"\nmodel = "${'ab'.repeat(32)}"\npath = "m.gguf"\n`;
+
+describe('node.toml', () => {
+  it('loads the example of docs/node.md', () => {
+    const doc = readFileSync(join(root, 'docs', 'node.md'), 'utf8');
+    const m = /```toml\n([\s\S]*?)```/.exec(doc);
+    expect(m).not.toBeNull();
+    const cfg = parseConfig(m![1], '/srv/atoma');
+    expect(cfg.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(cfg.cacheDir).toBe('/srv/atoma/cache');
+    expect(cfg.ledger).toEqual({ kind: 'embedded', path: '/srv/atoma/ledger.db' });
+    expect(cfg.keyFile).toBe('/srv/atoma/node.key');
+    expect(cfg.limits).toEqual({ queueLength: 64, maxTokens: 512, maxRequestBytes: 1048576, maxBatch: 8 });
+    expect(cfg.tasks).toEqual([{ name: 'tiny', digest: '0'.repeat(64), source: { url: 'http://127.0.0.1:9000/tiny.gguf' }, pricePer1kTokens: 10 }]);
+    expect(cfg.functions).toEqual([{ name: 'minify', digest: '1'.repeat(64), source: { path: '/srv/atoma/functions/json-minify.wasm' }, pricePerCall: 1, fuel: 100000000 }]);
+  });
+
+  it('applies defaults and the service ledger', () => {
+    const cfg = parseConfig(`[ledger]\nkind = "service"\nurl = "http://127.0.0.1:7400"\n${TASK}`, '/x');
+    expect(cfg.ledger).toEqual({ kind: 'service', url: 'http://127.0.0.1:7400' });
+    expect(cfg.listen.host).toBe('127.0.0.1');
+    expect(cfg.tasks[0].source).toEqual({ path: '/x/m.gguf' });
+  });
+
+  it.each([
+    ['[limits]\nmax_tokns = 5\n' + TASK, 'limits.max_tokns'],
+    ['[limits]\nmax_tokens = 0\n' + TASK, 'limits.max_tokens'],
+    ['[limits]\nqueue_length = "8"\n' + TASK, 'limits.queue_length'],
+    ['[node]\nlisten = "localhost"\n' + TASK, 'node.listen'],
+    ['[ledger]\nkind = "chain"\n' + TASK, 'ledger.kind'],
+    ['[ledger]\nkind = "service"\n' + TASK, 'ledger.url'],
+    ['[ledger]\nkind = "service"\nurl = "ws://x"\n' + TASK, 'ledger.url'],
+    ['[node]\nlisten = "127.0.0.1:1"\n', 'tasks'],
+    [TASK.replace('ab'.repeat(32), 'xyz'), 'tasks[0].model'],
+    [TASK + 'url = "http://127.0.0.1/m"\n', 'tasks[0]'],
+    [TASK + TASK, "tasks[1].name 'tiny'"],
+    [TASK + 'price_per_1k_tokens = -1\n', 'tasks[0].price_per_1k_tokens'],
+    ['stray = 1\n' + TASK, 'unknown key stray'],
+    ['[node\n', 'not valid TOML'],
+    [TASK + '[[functions]]\nname = "f"\nmodule = "00"\npath = "f.wasm"\n', 'functions[0].module'],
+    [TASK + `[[functions]]\nname = "a b"\nmodule = "${'0'.repeat(64)}"\npath = "f.wasm"\n`, 'functions[0].name'],
+    [TASK + `[[functions]]\nname = "f"\nmodule = "${'0'.repeat(64)}"\npath = "f.wasm"\nfuel = 0\n`, 'functions[0].fuel'],
+    ['functions = 3\n' + TASK, 'functions must be an array'],
+  ])('rejects %j naming %s', (text, key) => {
+    const e = code(() => parseConfig(text, '/x'));
+    expect(e.code).toBe('ERR_NODE_CONFIG');
+    expect(e.message).toContain(key);
+  });
+});
+
+describe('node key and signatures', () => {
+  it('creates the key with mode 0600, reloads it, refuses a readable one', () => {
+    const path = join(dir, 'keys', 'node.key');
+    const a = loadOrCreateNodeKey(path);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(loadOrCreateNodeKey(path).publicKey).toBe(a.publicKey);
+    expect(a.publicKey).toMatch(/^[0-9a-f]{64}$/);
+    chmodSync(path, 0o644);
+    expect(code(() => loadOrCreateNodeKey(path)).code).toBe('ERR_NODE_KEY');
+    chmodSync(path, 0o600);
+    writeFileSync(join(dir, 'bad.key'), 'not a key', { mode: 0o600 });
+    expect(code(() => loadOrCreateNodeKey(join(dir, 'bad.key'))).code).toBe('ERR_NODE_KEY');
+  });
+
+  it('signs and verifies; any changed field fails', () => {
+    const key = loadOrCreateNodeKey(join(dir, 'sig.key'));
+    const f = { model: 'aa'.repeat(32), requestHash: requestHash('{"x":1}'), outputDigest: 'bb'.repeat(32), traceRoot: 'cc'.repeat(32) };
+    const sig = signResponse(key, f);
+    expect(verifyResponse(f, sig, key.publicKey)).toBe(true);
+    expect(verifyResponse({ ...f, outputDigest: 'bd'.repeat(32) }, sig, key.publicKey)).toBe(false);
+    expect(verifyResponse({ ...f, requestHash: requestHash('{"x":2}') }, sig, key.publicKey)).toBe(false);
+    const other = loadOrCreateNodeKey(join(dir, 'other.key'));
+    expect(verifyResponse(f, sig, other.publicKey)).toBe(false);
+    expect(verifyResponse(f, 'zz', key.publicKey)).toBe(false);
+  });
+});
+
+describe('content cache', () => {
+  const data = Buffer.alloc(300_000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >> 8)) & 255;
+  const digest = blake3(data).toString('hex');
+  let server: http.Server;
+  let base = '';
+  const ranges: string[] = [];
+  let honourRange = true;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url !== '/blob') {
+        res.writeHead(404).end();
+        return;
+      }
+      const r = req.headers.range;
+      ranges.push(r ?? '');
+      const m = r && honourRange ? /^bytes=(\d+)-$/.exec(r) : null;
+      if (m) {
+        const from = Number(m[1]);
+        res.writeHead(206, { 'content-range': `bytes ${from}-${data.length - 1}/${data.length}`, 'content-length': data.length - from });
+        res.end(data.subarray(from));
+      } else {
+        res.writeHead(200, { 'content-length': data.length });
+        res.end(data);
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('fetches a local file, verified, and refuses a mismatch', async () => {
+    const src = join(dir, 'blob.bin');
+    writeFileSync(src, data);
+    const cache = new ContentCache(join(dir, 'c1'));
+    const p = await cache.fetch(digest, { path: src });
+    expect(readFileSync(p).equals(data)).toBe(true);
+    const wrong = 'ee'.repeat(32);
+    await expect(cache.fetch(wrong, { path: src })).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(existsSync(cache.blobPath(wrong))).toBe(false);
+    expect(existsSync(cache.partialPath(wrong))).toBe(false);
+  });
+
+  it('resumes an interrupted download with a Range request', async () => {
+    const cache = new ContentCache(join(dir, 'c2'));
+    ranges.length = 0;
+    await expect(cache.fetch(digest, { url: `${base}/blob` }, { abortAfterBytes: 100_000 })).rejects.toMatchObject({ code: 'ERR_FETCH' });
+    expect(statSync(cache.partialPath(digest)).size).toBe(100_000);
+    expect(existsSync(cache.blobPath(digest))).toBe(false);
+    const p = await cache.fetch(digest, { url: `${base}/blob` });
+    expect(ranges).toEqual(['', 'bytes=100000-']);
+    expect(readFileSync(p).equals(data)).toBe(true);
+    expect(existsSync(cache.partialPath(digest))).toBe(false);
+    // Cached: no further request.
+    await cache.fetch(digest, { url: `${base}/blob` });
+    expect(ranges.length).toBe(2);
+  });
+
+  it('starts over when the server ignores Range', async () => {
+    const cache = new ContentCache(join(dir, 'c3'));
+    await expect(cache.fetch(digest, { url: `${base}/blob` }, { abortAfterBytes: 50_000 })).rejects.toMatchObject({ code: 'ERR_FETCH' });
+    honourRange = false;
+    try {
+      const p = await cache.fetch(digest, { url: `${base}/blob` });
+      expect(readFileSync(p).equals(data)).toBe(true);
+    } finally {
+      honourRange = true;
+    }
+  });
+
+  it('refuses a download whose hash differs, a corrupt partial file, and an altered blob', async () => {
+    const cache = new ContentCache(join(dir, 'c4'));
+    const wrong = 'dd'.repeat(32);
+    await expect(cache.fetch(wrong, { url: `${base}/blob` })).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(existsSync(cache.blobPath(wrong))).toBe(false);
+    // A partial file with wrong bytes: the resumed whole does not verify and is discarded.
+    writeFileSync(cache.partialPath(digest), Buffer.alloc(1000, 7));
+    await expect(cache.fetch(digest, { url: `${base}/blob` })).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(existsSync(cache.partialPath(digest))).toBe(false);
+    const p = await cache.fetch(digest, { url: `${base}/blob` });
+    // Altered on disk: a new process (new cache object) re-hashes it and refuses it.
+    const bytes = readFileSync(p);
+    bytes[5] ^= 1;
+    writeFileSync(p, bytes);
+    const again = new ContentCache(join(dir, 'c4'));
+    expect(await again.get(digest)).toBeNull();
+    expect(existsSync(p)).toBe(false);
+    await expect(again.fetch(digest, { url: `${base}/nothing` })).rejects.toMatchObject({ code: 'ERR_FETCH' });
+  });
+});
+
+describe('atoma node CLI', () => {
+  it('exits 1 naming the bad key, 2 without --config', () => {
+    const cfg = join(dir, 'bad.toml');
+    writeFileSync(cfg, '[limits]\nmax_tokens = -3\n' + TASK);
+    const r = runCli(['node', '--config', cfg]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('limits.max_tokens');
+    expect(r.stderr).toContain('[ERR_NODE_CONFIG]');
+    expect(runCli(['node']).status).toBe(2);
+    expect(runCli(['node', '--help']).stdout).toContain('--config');
+  });
+});
