@@ -21,6 +21,7 @@ export { apply as applyProtocolEvent, emptyState, sampleNodes, commitment, Trace
 // WebAssembly functions (lib/wasm/) and confidential requests (lib/crypto/)
 export * from './wasm/index.js';
 export * from './crypto/index.js';
+export { LedgerKeyDirectory, ServiceKeyDirectory } from './protocol/index.js';
 // The node: config, content cache, HTTP API, response signatures (lib/node/)
 export { AtomaNode, type NodeOptions } from './node/node.js';
 export { loadConfig, parseConfig, type NodeConfig, type TaskConfig, type FunctionConfig } from './node/config.js';

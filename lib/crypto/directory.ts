@@ -1,7 +1,7 @@
 /**
  * Where clients find a node's current encryption key. On the network this is the ledger: a
  * node publishes each rotated key (with its attestation) and clients look it up by node id.
- * There is no ledger module yet, so this is the interface the protocol work implements, plus a
+ * lib/protocol/ledger/keys.ts implements it over the embedded ledger and the ledger service; here is a
  * process-local directory for a single node and for tests.
  */
 import { fail } from '../engine/errors.js';

@@ -15,14 +15,18 @@ import { commitment } from './commitment.js';
 import { DEFAULT_PARAMS, type Params } from './params.js';
 import { sampleSorted } from './sampling.js';
 import { interiorHash, splitPoint } from './trace.js';
-import type { Effect, Event, Hex32, NodeRecord, RequestRecord, Side, Slot, State, TaskRecord, Transition } from './types.js';
+import type { Effect, Event, Hex32, KeyRecord, NodeRecord, RequestRecord, Side, Slot, State, TaskRecord, Transition } from './types.js';
 import { validateEvent } from './validate.js';
 
 export const BEACON_CONTEXT = 'atoma-node 2026-11 ledger beacon v1';
 
+/** Published keys kept per node: rotation is daily, so 8 covers a week of sealed-before-rotation
+ *  lookups while a node cannot grow the state without bound. The oldest is dropped first. */
+export const MAX_KEYS_PER_NODE = 8;
+
 /** The state before genesis: no params yet. */
 export function emptyState(): State {
-  return { params: { ...DEFAULT_PARAMS }, seq: 0, time: 0, beacon: '0'.repeat(64), treasury: 0, minted: 0, accounts: {}, nodes: {}, tasks: {}, requests: {} };
+  return { params: { ...DEFAULT_PARAMS }, seq: 0, time: 0, beacon: '0'.repeat(64), treasury: 0, minted: 0, accounts: {}, nodes: {}, tasks: {}, requests: {}, keys: {} };
 }
 
 /** beacon' = BLAKE3-derive-key(BEACON_CONTEXT, beacon || entropy): each draw of fresh entropy advances the chain. */
@@ -151,8 +155,8 @@ function sideKey(s: Slot): string {
   return `${s.outputDigest}:${s.traceRoot}:${s.traceLeaves}`;
 }
 
-type TableName = 'accounts' | 'nodes' | 'tasks' | 'requests';
-const FIELDS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted', 'accounts', 'nodes', 'tasks', 'requests'] as const;
+type TableName = 'accounts' | 'nodes' | 'tasks' | 'requests' | 'keys';
+const FIELDS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted', 'accounts', 'nodes', 'tasks', 'requests', 'keys'] as const;
 
 /** A row one event wrote: the ledger stores exactly these (a missing row was deleted). */
 export interface Change { table: TableName; id: Hex32 }
@@ -184,8 +188,8 @@ class Draft {
   private readonly saved: Pick<State, (typeof FIELDS)[number]>;
   constructor(base: State, readonly at: number, private readonly inPlace: boolean) {
     this.s = inPlace ? base : { ...base };
-    const { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests } = base;
-    this.saved = { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests };
+    const { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests, keys } = base;
+    this.saved = { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests, keys };
   }
   get p(): Params {
     return this.s.params;
@@ -271,6 +275,10 @@ class Draft {
   }
   setTask(t: TaskRecord): void {
     this.put('tasks', t.id, t);
+  }
+  /** Replaces a node's key list (a new array: lists are immutable values like records). */
+  setKeys(node: Hex32, list: KeyRecord[]): void {
+    this.put('keys', node, list);
   }
   request(id: Hex32): RequestRecord {
     const r = this.s.requests[id];
@@ -406,6 +414,16 @@ function handle(d: Draft, e: Event): void {
       const n = d.node(e.node);
       if (n.subscriptions[e.task] === undefined) fail('ERR_NOT_FOUND', `node ${e.node} is not subscribed to task ${e.task}`);
       delete n.subscriptions[e.task];
+      return;
+    }
+    case 'publishKey': {
+      // Only a registered node publishes: a key is only worth sealing to if its owner has collateral at stake.
+      if (!s.nodes[e.node]) fail('ERR_NOT_FOUND', `no node ${e.node}: only a registered node may publish a key`);
+      const old = s.keys[e.node] ?? [];
+      if (old.some((k) => k.keyId === e.keyId)) fail('ERR_DUPLICATE', `node ${e.node} has already published key ${e.keyId}`);
+      const rec: KeyRecord = { keyId: e.keyId, publicKey: e.publicKey, notBefore: e.notBefore, notAfter: e.notAfter, publishedAt: e.at };
+      if (e.attestation !== undefined) rec.attestation = e.attestation;
+      d.setKeys(e.node, [...old, rec].slice(-MAX_KEYS_PER_NODE));
       return;
     }
     case 'beacon':

@@ -101,6 +101,24 @@ export interface RequestRecord {
   losers: Hex32[];
 }
 
+/**
+ * One published node encryption key (X25519), as the ledger keeps it. Clients seal confidential
+ * requests to the newest key valid at the time (lib/crypto/seal.ts); the log makes every
+ * rotation public and replayable.
+ */
+export interface KeyRecord {
+  /** First 16 bytes of SHA-256 of the raw public key, 32 hex digits (lib/crypto/keys.ts keyIdOf). */
+  keyId: string;
+  /** Raw 32-byte X25519 public key, 64 lowercase hex digits. */
+  publicKey: Hex32;
+  notBefore: number;
+  notAfter: number;
+  /** When the ledger accepted it (the event's `at`). */
+  publishedAt: number;
+  /** Opaque attestation evidence (base64 or hex text, at most MAX_ATTESTATION characters). */
+  attestation?: string;
+}
+
 export interface State {
   params: Params;
   /** Number of events applied (the next event's sequence number). */
@@ -114,6 +132,8 @@ export interface State {
   nodes: Record<Hex32, NodeRecord>;
   tasks: Record<Hex32, TaskRecord>;
   requests: Record<Hex32, RequestRecord>;
+  /** Node id -> its published keys, oldest first (at most MAX_KEYS_PER_NODE). */
+  keys: Record<Hex32, KeyRecord[]>;
 }
 
 /** Inputs. `at` (ms) and `entropy` are stamped by the ledger, never taken from a client. */
@@ -125,6 +145,7 @@ export type Event =
   | { type: 'createTask'; at: number; task: Hex32; creator: Hex32; kind: TaskKind; digest: Hex32; security: Security; minReputation: number }
   | { type: 'subscribe'; at: number; node: Hex32; task: Hex32; price: number }
   | { type: 'unsubscribe'; at: number; node: Hex32; task: Hex32 }
+  | { type: 'publishKey'; at: number; node: Hex32; keyId: string; publicKey: Hex32; notBefore: number; notAfter: number; attestation?: string }
   | { type: 'request'; at: number; request: Hex32; task: Hex32; client: Hex32; maxPrice: number; minNodes: number; entropy: Hex32 }
   | { type: 'commit'; at: number; request: Hex32; node: Hex32; commitment: Hex32 }
   | { type: 'reveal'; at: number; request: Hex32; node: Hex32; outputDigest: Hex32; traceRoot: Hex32; traceLeaves: number; salt: Hex32 }

@@ -4,12 +4,19 @@
  * an AtomaError with code ERR_EVENT that names the field; unknown fields are refused too, so a
  * client cannot smuggle a timestamp or entropy the ledger stamps itself.
  */
+import { createHash } from 'node:crypto';
 import { fail } from '../engine/errors.js';
 import { isHex32 } from './ids.js';
 import { MAX_AMOUNT, type Params, DEFAULT_PARAMS } from './params.js';
 import type { Event, EventType } from './types.js';
 
-type FieldKind = 'hex' | 'amount' | 'count' | 'time' | 'kind' | 'security' | 'params';
+type FieldKind = 'hex' | 'amount' | 'count' | 'time' | 'kind' | 'security' | 'params' | 'keyId' | 'attestation';
+
+/** Longest attestation a publishKey event may carry (characters): evidence is small, the log is forever. */
+export const MAX_ATTESTATION = 4096;
+const KEY_ID = /^[0-9a-f]{32}$/;
+/** Base64 (standard or url-safe, padded or not) or hex: opaque text the ledger does not interpret. */
+const ATTESTATION = /^[A-Za-z0-9+/_=-]+$/;
 
 const FIELDS: Record<EventType, Record<string, FieldKind>> = {
   genesis: { params: 'params', beacon: 'hex' },
@@ -19,6 +26,7 @@ const FIELDS: Record<EventType, Record<string, FieldKind>> = {
   createTask: { task: 'hex', creator: 'hex', kind: 'kind', digest: 'hex', security: 'security', minReputation: 'count' },
   subscribe: { node: 'hex', task: 'hex', price: 'amount' },
   unsubscribe: { node: 'hex', task: 'hex' },
+  publishKey: { node: 'hex', keyId: 'keyId', publicKey: 'hex', notBefore: 'time', notAfter: 'time', attestation: 'attestation' },
   request: { request: 'hex', task: 'hex', client: 'hex', maxPrice: 'amount', minNodes: 'count', entropy: 'hex' },
   commit: { request: 'hex', node: 'hex', commitment: 'hex' },
   reveal: { request: 'hex', node: 'hex', outputDigest: 'hex', traceRoot: 'hex', traceLeaves: 'count', salt: 'hex' },
@@ -29,7 +37,7 @@ const FIELDS: Record<EventType, Record<string, FieldKind>> = {
 };
 
 /** Fields that may be left out. */
-const OPTIONAL = new Set(['reexecuted.leafHash', 'reexecuted.outputDigest', 'reexecuted.traceRoot', 'reexecuted.traceLeaves', 'request.minNodes']);
+const OPTIONAL = new Set(['reexecuted.leafHash', 'reexecuted.outputDigest', 'reexecuted.traceRoot', 'reexecuted.traceLeaves', 'request.minNodes', 'publishKey.attestation']);
 
 /** Fields the ledger stamps; a client never sends them. */
 export const STAMPED: Partial<Record<EventType, string[]>> = { request: ['entropy'], beacon: ['entropy'], genesis: ['beacon'] };
@@ -88,6 +96,14 @@ function checkField(type: string, name: string, kind: FieldKind, v: unknown): un
     }
     case 'params':
       return checkParams(v);
+    case 'keyId':
+      if (typeof v !== 'string' || !KEY_ID.test(v)) fail('ERR_EVENT', `${where} must be 32 lowercase hex digits`);
+      return v;
+    case 'attestation':
+      if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ATTESTATION || !ATTESTATION.test(v)) {
+        fail('ERR_EVENT', `${where} must be 1..${MAX_ATTESTATION} characters of base64 or hex`);
+      }
+      return v;
   }
 }
 
@@ -120,6 +136,14 @@ export function validateEvent(input: unknown, { stamped = true } = {}): Event {
     if (!((out.leafHash !== undefined && full === 0) || (out.leafHash === undefined && full === 3))) {
       fail('ERR_EVENT', 'reexecuted: give leafHash (leaf mode) or outputDigest, traceRoot and traceLeaves (full mode)');
     }
+  }
+  if (type === 'publishKey') {
+    // The key id is derived from the key (lib/crypto/keys.ts keyIdOf), so a client that finds a
+    // key by id cannot be handed a different key under that id.
+    const id = createHash('sha256').update(Buffer.from(out.publicKey as string, 'hex')).digest('hex').slice(0, 32);
+    if (out.keyId !== id) fail('ERR_EVENT', 'publishKey.keyId must be the first 16 bytes of SHA-256 of publicKey');
+    if (/^0+$/.test(out.publicKey as string)) fail('ERR_EVENT', 'publishKey.publicKey must not be the all-zero (low-order) X25519 point');
+    if ((out.notAfter as number) <= (out.notBefore as number)) fail('ERR_EVENT', 'publishKey.notAfter must be after notBefore');
   }
   if (type === 'request' && out.minNodes === undefined) out.minNodes = 1;
   return out as unknown as Event;

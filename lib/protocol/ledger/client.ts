@@ -5,7 +5,8 @@
 import http from 'node:http';
 import { WebSocket } from 'ws';
 import { AtomaError, fail } from '../../engine/errors.js';
-import type { Effect, Event } from '../types.js';
+import { isHex32 } from '../ids.js';
+import type { Effect, Event, KeyRecord } from '../types.js';
 
 /** An event as a client sends it: the ledger stamps `at` and any entropy. */
 export type ClientEvent = { type: Event['type'] } & Record<string, unknown>;
@@ -65,6 +66,12 @@ export class LedgerClient {
 
   get(kind: 'nodes' | 'tasks' | 'requests' | 'accounts', id: string): Promise<Record<string, unknown>> {
     return this.call('GET', `/${kind}/${id}`) as Promise<Record<string, unknown>>;
+  }
+
+  /** A registered node's published keys, oldest first, as the service sends them (unchecked). */
+  keys(node: string): Promise<{ node: string; keys: KeyRecord[] }> {
+    if (!isHex32(node)) return Promise.reject(new AtomaError('keys: node id must be 64 lowercase hex digits', 'ERR_EVENT'));
+    return this.call('GET', `/keys/${node}`) as Promise<{ node: string; keys: KeyRecord[] }>;
   }
 
   events(from = 0, limit = 1000): Promise<StreamItem[]> {

@@ -5,6 +5,7 @@
  *   POST /events          one event (JSON, <= 64 KiB)  -> {seq, effects} | {error: {code, message}}
  *   GET  /state           ledger summary (seq, time, beacon, treasury, counts, params)
  *   GET  /nodes/ID, /tasks/ID, /requests/ID, /accounts/ID
+ *   GET  /keys/NODE       a registered node's published encryption keys, oldest first
  *   GET  /events?from=SEQ&limit=N                       logged events with effects
  *   GET  /verify          replays the log and compares it with the stored state
  *   WS   /stream?from=SEQ  every committed {seq, event, effects}, from SEQ on, then live
@@ -127,6 +128,12 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
       }
       if (u.pathname === '/events') return send(res, 200, ledger.events(intParam(u, 'from', 0, 2 ** 50), intParam(u, 'limit', 1000, 10_000)));
       if (u.pathname === '/verify') return send(res, 200, { ok: ledger.verify(), seq: ledger.state.seq });
+      if (parts.length === 2 && parts[0] === 'keys') {
+        const node = parts[1];
+        if (!isHex32(node)) return sendError(res, 400, 'ERR_EVENT', 'node id must be 64 lowercase hex digits');
+        if (!s.nodes[node]) return sendError(res, 404, 'ERR_NOT_FOUND', `no node ${node}`);
+        return send(res, 200, { node, keys: s.keys[node] ?? [] });
+      }
       if (parts.length === 2 && ['nodes', 'tasks', 'requests', 'accounts'].includes(parts[0])) {
         const id = parts[1];
         if (!isHex32(id)) return sendError(res, 400, 'ERR_EVENT', 'id must be 64 lowercase hex digits');
