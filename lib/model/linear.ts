@@ -10,6 +10,9 @@ import type { Weight, WeightFormat } from './types.js';
 
 type WeightAddon = NativeAddon & {
   gemmWeights(a: Float32Array, w: Uint8Array, format: WeightFormat, c: Float32Array, m: number, n: number, k: number, bias: Float32Array | null, async: false): void;
+  gemmWeightsSwiglu(a: Float32Array, m: number, k: number, wGate: Uint8Array, formatGate: WeightFormat, wUp: Uint8Array, formatUp: WeightFormat,
+    n: number, gate: Float32Array, up: Float32Array, act: Float32Array): void;
+  gemmWeightsMany(a: Float32Array, m: number, k: number, ...groups: (Uint8Array | WeightFormat | Float32Array | number | null)[]): void;
 };
 const addon = native as WeightAddon;
 
@@ -26,6 +29,58 @@ export function linear(x: Float32Array, rows: number, w: Weight, bias?: Float32A
   const y = out ?? new Float32Array(rows * N);
   addon.gemmWeights(x, w.bytes, w.format, y, rows, N, K, bias ?? null, false);
   return y;
+}
+
+/** Products per native call (the binding's limit). */
+const MANY_MAX = 16;
+
+/**
+ * Several products of the same input rows (a layer's Q, K, V; gate and up): outs[i] = x W_i^T
+ * (+ biases[i]), each with the bytes linear() would give it, in one native call and one
+ * thread-pool dispatch -- at decode these products are latency-bound, not bandwidth-bound.
+ *
+ * @example
+ * const [q, k, v] = linearMany(h, 1, [w.q, w.k, w.v], [w.qBias, w.kBias, w.vBias]);
+ */
+export function linearMany(x: Float32Array, rows: number, ws: readonly Weight[], biases: readonly (Float32Array | null)[] = [], outs: readonly Float32Array[] = []): Float32Array[] {
+  if (ws.length === 0) return [];
+  if (ws.length > MANY_MAX) {
+    return [...linearMany(x, rows, ws.slice(0, MANY_MAX), biases.slice(0, MANY_MAX), outs.slice(0, MANY_MAX)),
+      ...linearMany(x, rows, ws.slice(MANY_MAX), biases.slice(MANY_MAX), outs.slice(MANY_MAX))];
+  }
+  const K = ws[0].shape[1];
+  const args: (Uint8Array | WeightFormat | Float32Array | number | null)[] = [];
+  const ys: Float32Array[] = [];
+  ws.forEach((w, i) => {
+    if (w.shape.length !== 2) fail('ERR_MODEL_SHAPE', `${w.name}: a matrix weight needs 2 dimensions, got [${w.shape.join(', ')}]`);
+    if (w.shape[1] !== K) fail('ERR_MODEL_SHAPE', `${w.name}: ${w.shape[1]} inputs per row, the other weights have ${K}`);
+    const y = outs[i] ?? new Float32Array(rows * w.shape[0]);
+    ys.push(y);
+    args.push(w.bytes, w.format, y, w.shape[0], biases[i] ?? null);
+  });
+  if (x.length !== rows * K) fail('ERR_SHAPE', `${ws[0].name}: input has ${x.length} values, expected ${rows} x ${K}`);
+  addon.gemmWeightsMany(x, rows, K, ...args);
+  return ys;
+}
+
+/**
+ * The SwiGLU gate: silu(x Wgate^T) * (x Wup^T), [rows, N] -- the bytes of linear, linear, unary
+ * silu, binary mul, in one native call (each thread applies the silu to its own columns).
+ * `gate` and `up` receive the two products (scratch the caller may reuse).
+ *
+ * @example
+ * const act = swiglu(h, 1, w.gate, w.up);
+ */
+export function swiglu(x: Float32Array, rows: number, gate: Weight, up: Weight,
+  bufs: { gate?: Float32Array; up?: Float32Array; act?: Float32Array } = {}): Float32Array {
+  for (const w of [gate, up]) if (w.shape.length !== 2) fail('ERR_MODEL_SHAPE', `${w.name}: a matrix weight needs 2 dimensions, got [${w.shape.join(', ')}]`);
+  const [N, K] = gate.shape;
+  if (up.shape[0] !== N || up.shape[1] !== K) fail('ERR_MODEL_SHAPE', `${up.name}: shape [${up.shape.join(', ')}] differs from ${gate.name} [${gate.shape.join(', ')}]`);
+  if (x.length !== rows * K) fail('ERR_SHAPE', `${gate.name}: input has ${x.length} values, expected ${rows} x ${K}`);
+  const g = bufs.gate ?? new Float32Array(rows * N), u = bufs.up ?? new Float32Array(rows * N);
+  const act = bufs.act ?? new Float32Array(rows * N);
+  addon.gemmWeightsSwiglu(x, rows, K, gate.bytes, gate.format, up.bytes, up.format, N, g, u, act);
+  return act;
 }
 
 /** The exact f32 widening of an IEEE half (NaNs keep their payload, made quiet). */

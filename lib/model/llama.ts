@@ -16,7 +16,7 @@
 import { fail } from '../engine/errors.js';
 import { native } from '../engine/native.js';
 import { KvCache } from './kv-cache.js';
-import { linear, widenRows, widenVector } from './linear.js';
+import { linear, linearMany, swiglu, widenRows, widenVector } from './linear.js';
 import type { LlamaConfig, ModelWeights, Weight } from './types.js';
 
 /** New tokens of one request for one forward pass; they take positions cache.length, ... */
@@ -28,7 +28,8 @@ export interface Segment {
 export interface ForwardOptions {
   /** Logits of every new row (true) or of each segment's last row only (default). */
   allLogits?: boolean;
-  /** Called with each layer's output rows [n, D] of each segment (for the trace). */
+  /** Called with each layer's output rows [n, D] of each segment (for the trace); the view is reused
+   *  by the next layer, so copy what must outlive the call. */
   onLayer?: (segment: number, layer: number, rows: Float32Array) => void;
 }
 
@@ -40,7 +41,24 @@ interface LayerWeights {
   gate: Weight; up: Weight; down: Weight;
 }
 
-const UNARY_SILU = 5, BIN_ADD = 0, BIN_MUL = 1;
+const BIN_ADD = 0;
+
+/**
+ * Grow-only intermediate buffers of one forward pass, reused pass after pass: a decode step
+ * would otherwise allocate a dozen typed arrays per layer, a visible share of its few ms.
+ */
+class Scratch {
+  readonly #bufs = new Map<string, Float32Array>();
+  /** A zero-offset view of exactly n floats (contents undefined: every user overwrites it). */
+  get(name: string, n: number): Float32Array {
+    let b = this.#bufs.get(name);
+    if (!b || b.length < n) {
+      b = new Float32Array(n);
+      this.#bufs.set(name, b);
+    }
+    return b.length === n ? b : b.subarray(0, n);
+  }
+}
 
 export class LlamaModel {
   readonly config: LlamaConfig;
@@ -48,6 +66,8 @@ export class LlamaModel {
   readonly #out: Weight;
   readonly #outNorm: Float32Array;
   readonly #layers: LayerWeights[];
+  readonly #scratch = new Scratch();
+  #busy = false;   // a pass is using #scratch (a callback may re-enter forward or layer)
 
   /**
    * @example
@@ -108,15 +128,24 @@ export class LlamaModel {
     if (new Set(spans.map((s) => s.cache)).size !== spans.length) fail('ERR_ARGUMENT', 'two segments of one pass share a cache');
     for (const s of spans) s.cache.reserve(s.n);
     let x = this.embed(segments.flatMap((s) => s.tokens));
-    for (let l = 0; l < this.#layers.length; l++) {
-      x = this.layer(l, x, spans);
-      if (opts.onLayer) {
-        let row = 0;
-        spans.forEach((s, i) => {
-          opts.onLayer!(i, l, x.subarray(row * D, (row + s.n) * D));
-          row += s.n;
-        });
+    const T = x.length / D;
+    const own = !this.#busy;
+    const scratch = own ? this.#scratch : new Scratch();
+    this.#busy = true;
+    try {
+      for (let l = 0; l < this.#layers.length; l++) {
+        // Layer outputs ping-pong between two buffers; onLayer sees rows valid only during the call.
+        x = this.#layer(l, x, spans, scratch.get(l % 2 ? 'xb' : 'xa', T * D), scratch);
+        if (opts.onLayer) {
+          let row = 0;
+          spans.forEach((s, i) => {
+            opts.onLayer!(i, l, x.subarray(row * D, (row + s.n) * D));
+            row += s.n;
+          });
+        }
       }
+    } finally {
+      if (own) this.#busy = false;
     }
     for (const s of spans) s.cache.advance(s.n);
     // The head runs only on the rows whose logits are wanted (row-independent, so no difference).
@@ -153,6 +182,18 @@ export class LlamaModel {
    * cache.length.. of its cache. Writes this layer's K/V rows into the caches (not committed).
    */
   layer(l: number, x: Float32Array, spans: readonly { cache: KvCache; n: number }[]): Float32Array {
+    const out = new Float32Array(x.length);   // a wrong length fails in #layer before any write
+    const own = !this.#busy;
+    this.#busy = true;
+    try {
+      return this.#layer(l, x, spans, out, own ? this.#scratch : new Scratch());
+    } finally {
+      if (own) this.#busy = false;
+    }
+  }
+
+  /** layer() writing its output rows to `out` ([T, D], not aliasing x), intermediates in `s`. */
+  #layer(l: number, x: Float32Array, spans: readonly { cache: KvCache; n: number }[], out: Float32Array, sc: Scratch): Float32Array {
     const c = this.config, w = this.#layers[l];
     if (!w) fail('ERR_RANGE', `layer ${l} is outside 0..${c.blockCount - 1}`);
     const D = c.embeddingLength, H = c.headCount, G = c.headCountKv, hd = c.headDim, F = c.feedForwardLength;
@@ -165,36 +206,31 @@ export class LlamaModel {
     }
 
     // Attention.
-    const h = new Float32Array(T * D);
+    const h = sc.get('h', T * D);
     native.rmsnorm(x, w.attnNorm, h, T, D, c.rmsNormEps);
-    const q = linear(h, T, w.q, w.qBias);
-    const k = linear(h, T, w.k, w.kBias);
-    const v = linear(h, T, w.v, w.vBias);
+    const [q, k, v] = linearMany(h, T, [w.q, w.k, w.v], [w.qBias, w.kBias, w.vBias],
+      [sc.get('q', T * w.q.shape[0]), sc.get('k', T * w.k.shape[0]), sc.get('v', T * w.v.shape[0])]);
     native.rope(q, T, H, hd, c.ropeDims, positions, c.ropeFreqBase, c.ropeNeox);
     native.rope(k, T, G, hd, c.ropeDims, positions, c.ropeFreqBase, c.ropeNeox);
-    const attn = new Float32Array(T * H * hd);
+    const attn = sc.get('attn', T * H * hd);
     let r = 0;
-    for (const s of spans) {
+    for (const sp of spans) {
       const kvw = G * hd, qw = H * hd;
-      s.cache.write(l, k.subarray(r * kvw, (r + s.n) * kvw), v.subarray(r * kvw, (r + s.n) * kvw), s.n);
-      const upTo = s.cache.length + s.n;
-      native.attention(q.subarray(r * qw, (r + s.n) * qw), s.n, H, s.cache.keys(l, upTo), s.cache.values(l, upTo),
-        upTo, G, hd, positions.subarray(r, r + s.n), attn.subarray(r * qw, (r + s.n) * qw), false);
-      r += s.n;
+      sp.cache.write(l, k.subarray(r * kvw, (r + sp.n) * kvw), v.subarray(r * kvw, (r + sp.n) * kvw), sp.n);
+      const upTo = sp.cache.length + sp.n;
+      native.attention(q.subarray(r * qw, (r + sp.n) * qw), sp.n, H, sp.cache.keys(l, upTo), sp.cache.values(l, upTo),
+        upTo, G, hd, positions.subarray(r, r + sp.n), attn.subarray(r * qw, (r + sp.n) * qw), false);
+      r += sp.n;
     }
-    const o = linear(attn, T, w.o);
-    const x1 = new Float32Array(T * D);
+    const o = linear(attn, T, w.o, null, sc.get('o', T * D));
+    const x1 = sc.get('x1', T * D);
     native.binary(BIN_ADD, x, o, x1);
 
     // SwiGLU MLP.
     native.rmsnorm(x1, w.ffnNorm, h, T, D, c.rmsNormEps);
-    const gate = linear(h, T, w.gate), up = linear(h, T, w.up);
-    const act = new Float32Array(T * F);
-    native.unary(UNARY_SILU, gate, act);
-    native.binary(BIN_MUL, act, up, gate);
-    const down = linear(gate, T, w.down);
-    const x2 = new Float32Array(T * D);
-    native.binary(BIN_ADD, x1, down, x2);
-    return x2;
+    const act = swiglu(h, T, w.gate, w.up, { gate: sc.get('gate', T * F), up: sc.get('up', T * F), act: sc.get('act', T * F) });
+    const down = linear(act, T, w.down, null, sc.get('down', T * D));
+    native.binary(BIN_ADD, x1, down, out);
+    return out;
   }
 }

@@ -66,10 +66,107 @@ Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
   });
 }
 
+// gemmWeightsMany(A, M, K, W0, format0, C0, N0, bias0 | null, W1, format1, ...): for each group
+// of five, C[M, N] = A[M, K] x W^T (+ bias), the same bytes as gemmWeights, in one thread-pool
+// dispatch (decode's Q/K/V and gate/up share their input row). Synchronous only.
+Napi::Value GemmWeightsMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    constexpr size_t kFirst = 3, kPer = 5, kMax = 16;
+    if (info.Length() < kFirst || (info.Length() - kFirst) % kPer != 0 || (info.Length() - kFirst) / kPer > kMax)
+      throw_error(env, "ERR_ARGUMENT", "gemmWeightsMany: expected A, M, K, then 1.." + std::to_string(kMax) +
+                                           " groups of (W, format, C, N, bias), got " + std::to_string(info.Length()) +
+                                           " arguments");
+    const int64_t M = arg_size(info, 1, "M"), K = arg_size(info, 2, "K");
+    auto A = arg_array<float>(info, 0, napi_float32_array, checked_mul(env, M, K, "A"), "A");
+    const size_t count = (info.Length() - kFirst) / kPer;
+    WeightProduct ps[kMax];
+    for (size_t i = 0; i < count; ++i) {
+      const size_t at = kFirst + i * kPer;
+      const std::string fmt_name = arg_string(info, at + 1, "format");
+      const int64_t N = arg_size(info, at + 3, "N");
+      WeightFormat fmt;
+      int64_t row_bytes;
+      try {
+        fmt = parse_weight_format(fmt_name.c_str());
+        row_bytes = weight_row_bytes(fmt, K);
+      } catch (const Error& e) {
+        throw_error(env, e.code.c_str(), e.what());
+      }
+      auto W = arg_bytes(info, at, "W");
+      const int64_t need = checked_mul(env, N, row_bytes, "W");
+      if (W.length != need)
+        throw_error(env, "ERR_WEIGHT_BYTES",
+                    "W" + std::to_string(i) + ": " + std::to_string(N) + " rows of " + std::to_string(K) + " " +
+                        fmt_name + " weights are " + std::to_string(need) + " bytes, got " + std::to_string(W.length));
+      auto C = arg_array<float>(info, at + 2, napi_float32_array, checked_mul(env, M, N, "C"), "C");
+      auto bias = arg_optional_array<float>(info, at + 4, napi_float32_array, N, "bias");
+      if (overlaps(C.data, C.length * 4, A.data, A.length * 4) || overlaps(C.data, C.length * 4, W.data, W.length))
+        throw_error(env, "ERR_ALIAS", "the output must not share memory with A or W");
+      ps[i] = WeightProduct{W.data, W.length, fmt, N, C.data, N, bias.data};
+    }
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      for (size_t i = 0; i < count; ++i)
+        gpu::gemm_weights(M, ps[i].N, K, A.data, ps[i].W, ps[i].format, ps[i].C, ps[i].bias);
+      return env.Undefined();
+#endif
+    }
+    gemm_weights_many(M, K, A.data, K, ps, static_cast<int64_t>(count));
+    return env.Undefined();
+  });
+}
+
+// gemmWeightsSwiglu(A, M, K, Wgate, formatGate, Wup, formatUp, N, gate, up, act): gate and up
+// [M, N] as gemmWeights, act = silu(gate) * up (the bytes of unary silu, then binary mul).
+Napi::Value GemmWeightsSwiglu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t M = arg_size(info, 1, "M"), K = arg_size(info, 2, "K"), N = arg_size(info, 7, "N");
+    auto A = arg_array<float>(info, 0, napi_float32_array, checked_mul(env, M, K, "A"), "A");
+    WeightProduct ps[2];
+    const char* names[2] = {"gate", "up"};
+    for (int i = 0; i < 2; ++i) {
+      const std::string fmt_name = arg_string(info, 4 + 2 * i, "format");
+      WeightFormat fmt;
+      int64_t row_bytes;
+      try {
+        fmt = parse_weight_format(fmt_name.c_str());
+        row_bytes = weight_row_bytes(fmt, K);
+      } catch (const Error& e) {
+        throw_error(env, e.code.c_str(), e.what());
+      }
+      auto W = arg_bytes(info, 3 + 2 * i, "W");
+      const int64_t need = checked_mul(env, N, row_bytes, "W");
+      if (W.length != need)
+        throw_error(env, "ERR_WEIGHT_BYTES",
+                    std::string(names[i]) + " W: " + std::to_string(N) + " rows of " + std::to_string(K) + " " +
+                        fmt_name + " weights are " + std::to_string(need) + " bytes, got " + std::to_string(W.length));
+      auto C = arg_array<float>(info, 8 + i, napi_float32_array, checked_mul(env, M, N, "C"), names[i]);
+      if (overlaps(C.data, C.length * 4, A.data, A.length * 4) || overlaps(C.data, C.length * 4, W.data, W.length))
+        throw_error(env, "ERR_ALIAS", "the output must not share memory with A or W");
+      ps[i] = WeightProduct{W.data, W.length, fmt, N, C.data, N, nullptr};
+    }
+    auto act = arg_array<float>(info, 10, napi_float32_array, checked_mul(env, M, N, "act"), "act");
+    if (on_cuda()) {
+#if defined(ATOMA_WITH_CUDA)
+      // No fused CUDA kernel: the same three steps, each canonical.
+      for (const WeightProduct& p : ps) gpu::gemm_weights(M, N, K, A.data, p.W, p.format, p.C, nullptr);
+      swiglu(ps[0].C, ps[1].C, act.data, M * N);
+      return env.Undefined();
+#endif
+    }
+    gemm_weights_swiglu(M, K, A.data, K, ps[0], ps[1], act.data);
+    return env.Undefined();
+  });
+}
+
 }  // namespace
 
 void register_weights(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmWeights", Napi::Function::New(env, GemmWeights));
+  exports.Set("gemmWeightsMany", Napi::Function::New(env, GemmWeightsMany));
+  exports.Set("gemmWeightsSwiglu", Napi::Function::New(env, GemmWeightsSwiglu));
 }
 
 }  // namespace atoma::addon

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <string>
 
+#include "../canon/math.h"
 #include "../core/error.h"
 #include "gemm.h"
 #include "gemm_kernels.h"
@@ -193,15 +194,18 @@ void dequantize_weights(WeightFormat format, const void* W, int64_t rows, int64_
   converter(format, Isa::Scalar)(static_cast<const uint8_t*>(W), rb, rows, 0, K, out, K);
 }
 
-void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* W,
-                  int64_t W_bytes, WeightFormat format, float* C, int64_t ldc, const float* bias) {
+namespace {
+
+// Every argument rule of one product; returns the stored row size. Nothing is written.
+int64_t check_product(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* W,
+                      int64_t W_bytes, WeightFormat format, float* C, int64_t ldc, const float* bias) {
   if (M < 0 || N < 0 || K < 0)
     throw Error("ERR_SHAPE", "gemm_weights: M, N, K must be >= 0, got " + num(M) + ", " + num(N) + ", " + num(K));
   const int64_t rb = weight_row_bytes(format, K);
   if (W_bytes != N * rb)
     throw Error("ERR_WEIGHT_BYTES", "gemm_weights: " + num(N) + " rows of " + num(K) + " weights need " +
                                         num(N * rb) + " bytes, got " + num(W_bytes));
-  if (M == 0 || N == 0) return;
+  if (M == 0 || N == 0) return rb;
   if (!C) throw Error("ERR_ARGUMENT", "gemm_weights: C is null");
   if (ldc < N) throw Error("ERR_SHAPE", "gemm_weights: ldc " + num(ldc) + " < N " + num(N));
   const int64_t c_bytes = ((M - 1) * ldc + N) * 4;
@@ -212,6 +216,32 @@ void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
       throw Error("ERR_ALIAS", "gemm_weights: C overlaps A or W");
   }
   if (bias && overlaps(C, c_bytes, bias, N * 4)) throw Error("ERR_ALIAS", "gemm_weights: C overlaps bias");
+  return rb;
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+// The fused decode kernel for this product, or nullptr where the general path must run.
+wq_detail::FusedGemv fused_kernel(Isa isa, WeightFormat format, int64_t M, int64_t rb, int64_t* group) {
+  if (isa != Isa::Avx512 && isa != Isa::Avx2) return nullptr;
+  const wq_detail::FusedGemvs& fg =
+      isa == Isa::Avx512 ? wq_detail::avx512_fused_gemvs() : wq_detail::avx2_fused_gemvs();
+  const wq_detail::FusedGemv fn = format == WeightFormat::F16    ? fg.f16
+                                  : format == WeightFormat::Bf16 ? fg.bf16
+                                  : format == WeightFormat::Q8_0 ? fg.q8_0
+                                                                 : nullptr;
+  // The AVX-512 q8_0 kernel gathers the scales of up to 32 rows through 32-bit offsets.
+  if (!fn || M < 1 || M > fg.max_m || rb > INT32_MAX / 32) return nullptr;
+  *group = fg.group;
+  return fn;
+}
+#endif
+
+}  // namespace
+
+void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* W,
+                  int64_t W_bytes, WeightFormat format, float* C, int64_t ldc, const float* bias) {
+  const int64_t rb = check_product(M, N, K, A, lda, W, W_bytes, format, C, ldc, bias);
+  if (M == 0 || N == 0) return;
 
   const uint8_t* w = static_cast<const uint8_t*>(W);
   // Aligned f32 weights need no widening at all.
@@ -229,25 +259,16 @@ void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
 
 #if defined(__x86_64__) || defined(_M_X64)
   // Fused decode path: no f32 panel at all, so the weights' bytes are all the memory traffic.
-  if (isa == Isa::Avx512 || isa == Isa::Avx2) {
-    const wq_detail::FusedGemvs& fg =
-        isa == Isa::Avx512 ? wq_detail::avx512_fused_gemvs() : wq_detail::avx2_fused_gemvs();
-    const wq_detail::FusedGemv fn = format == WeightFormat::F16    ? fg.f16
-                                    : format == WeightFormat::Bf16 ? fg.bf16
-                                    : format == WeightFormat::Q8_0 ? fg.q8_0
-                                                                   : nullptr;
-    // The AVX-512 q8_0 kernel gathers the scales of up to 32 rows through 32-bit offsets.
-    if (fn && M <= fg.max_m && rb <= INT32_MAX / 32) {
-      const int64_t g = fg.group;
-      const int64_t T = M * N * K < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
-      const int64_t parts = std::max<int64_t>(1, std::min(T, (N + g - 1) / g));
-      parallel_for(static_cast<size_t>(parts), [&](size_t t) {
-        const int64_t j0 = split_point(N, g, parts, static_cast<int64_t>(t));
-        const int64_t j1 = split_point(N, g, parts, static_cast<int64_t>(t) + 1);
-        if (j1 > j0) fn(M, j0, j1, K, A, lda, w, rb, C, ldc, bias);
-      });
-      return;
-    }
+  int64_t g = 0;
+  if (const wq_detail::FusedGemv fn = fused_kernel(isa, format, M, rb, &g)) {
+    const int64_t T = M * N * K < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
+    const int64_t parts = std::max<int64_t>(1, std::min(T, (N + g - 1) / g));
+    parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+      const int64_t j0 = split_point(N, g, parts, static_cast<int64_t>(t));
+      const int64_t j1 = split_point(N, g, parts, static_cast<int64_t>(t) + 1);
+      if (j1 > j0) fn(M, j0, j1, K, A, lda, w, rb, C, ldc, bias);
+    });
+    return;
   }
 #endif
   if (kr.gemv_nk && M <= kr.gemv_max_m) {
@@ -281,6 +302,141 @@ void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
     });
     gemm(M, n, K, A, lda, buf, K, true, C + j, ldc, bias ? bias + j : nullptr);
   }
+}
+
+void gemm_weights_many(int64_t M, int64_t K, const float* A, int64_t lda, const WeightProduct* products,
+                       int64_t count) {
+  if (count < 0) throw Error("ERR_ARGUMENT", "gemm_weights_many: count must be >= 0, got " + num(count));
+  if (count > 0 && !products) throw Error("ERR_ARGUMENT", "gemm_weights_many: products is null");
+  constexpr int64_t kMaxProducts = 16;
+  if (count > kMaxProducts)
+    throw Error("ERR_ARGUMENT", "gemm_weights_many: at most " + num(kMaxProducts) + " products, got " + num(count));
+  int64_t rbs[kMaxProducts];
+  for (int64_t i = 0; i < count; ++i) {
+    const WeightProduct& p = products[i];
+    rbs[i] = check_product(M, p.N, K, A, lda, p.W, p.W_bytes, p.format, p.C, p.ldc, p.bias);
+  }
+  if (M == 0) return;
+  // Outputs are written concurrently: none may touch another product's output, weights or bias.
+  for (int64_t i = 0; i < count; ++i) {
+    const WeightProduct& p = products[i];
+    if (p.N == 0) continue;
+    const int64_t c_bytes = ((M - 1) * p.ldc + p.N) * 4;
+    for (int64_t j = 0; j < count; ++j) {
+      if (j == i) continue;
+      const WeightProduct& o = products[j];
+      const int64_t o_c = o.N == 0 ? 0 : ((M - 1) * o.ldc + o.N) * 4;
+      if (overlaps(p.C, c_bytes, o.C, o_c) || (K > 0 && overlaps(p.C, c_bytes, o.W, o.W_bytes)) ||
+          (o.bias && overlaps(p.C, c_bytes, o.bias, o.N * 4)))
+        throw Error("ERR_ALIAS", "gemm_weights_many: product " + num(i) + "'s C overlaps product " + num(j));
+    }
+  }
+
+#if defined(__x86_64__) || defined(_M_X64)
+  // All fused: one dispatch splits the concatenated columns, in whole groups, over the threads.
+  // Each column is still one call's column of the same kernel, so the split changes no byte.
+  wq_detail::FusedGemv fns[kMaxProducts];
+  int64_t units[kMaxProducts];
+  bool fused = K > 0;
+  int64_t g = 0, total_units = 0, total_n = 0;
+  const Isa isa = active_isa();
+  for (int64_t i = 0; i < count && fused; ++i) {
+    int64_t gi = 0;
+    fns[i] = fused_kernel(isa, products[i].format, M, rbs[i], &gi);
+    if (!fns[i] || (g && gi != g)) fused = false;
+    g = gi;
+    units[i] = fused ? (products[i].N + g - 1) / g : 0;
+    total_units += units[i];
+    total_n += products[i].N;
+  }
+  if (fused && total_units > 0) {
+    const int64_t T = M * total_n * K < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
+    const int64_t parts = std::max<int64_t>(1, std::min(T, total_units));
+    parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+      const int64_t u0 = total_units * static_cast<int64_t>(t) / parts;
+      const int64_t u1 = total_units * (static_cast<int64_t>(t) + 1) / parts;
+      int64_t base = 0;
+      for (int64_t i = 0; i < count && base < u1; base += units[i], ++i) {
+        const int64_t lo = std::max(u0, base), hi = std::min(u1, base + units[i]);
+        if (hi <= lo) continue;
+        const WeightProduct& p = products[i];
+        const int64_t j0 = (lo - base) * g, j1 = std::min(p.N, (hi - base) * g);
+        fns[i](M, j0, j1, K, A, lda, static_cast<const uint8_t*>(p.W), rbs[i], p.C, p.ldc, p.bias);
+      }
+    });
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < count; ++i) {
+    const WeightProduct& p = products[i];
+    gemm_weights(M, p.N, K, A, lda, p.W, p.W_bytes, p.format, p.C, p.ldc, p.bias);
+  }
+}
+
+void gemm_weights_swiglu(int64_t M, int64_t K, const float* A, int64_t lda, const WeightProduct& gate,
+                         const WeightProduct& up, float* act) {
+  if (gate.N != up.N)
+    throw Error("ERR_SHAPE", "gemm_weights_swiglu: gate has " + num(gate.N) + " rows, up " + num(up.N));
+  if (gate.ldc != gate.N || up.ldc != up.N)
+    throw Error("ERR_SHAPE", "gemm_weights_swiglu: gate and up outputs must be dense (ldc = N)");
+  const int64_t N = gate.N;
+  const WeightProduct ps[2] = {gate, up};
+  if (M > 0 && N > 0) {
+    if (!act) throw Error("ERR_ARGUMENT", "gemm_weights_swiglu: act is null");
+    const int64_t bytes = M * N * 4;
+    for (const WeightProduct& p : ps)
+      if (overlaps(act, bytes, p.C, bytes) || (K > 0 && overlaps(act, bytes, p.W, p.W_bytes)) ||
+          (p.bias && overlaps(act, bytes, p.bias, N * 4)) || (K > 0 && overlaps(act, bytes, A, ((M - 1) * lda + K) * 4)))
+        throw Error("ERR_ALIAS", "gemm_weights_swiglu: act overlaps an input or another output");
+  }
+  auto epilogue = [&](int64_t j0, int64_t j1) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = j0; j < j1; ++j) {
+        const float s = canon::silu_f32(gate.C[i * N + j]);
+        act[i * N + j] = s * up.C[i * N + j];
+      }
+  };
+#if defined(__x86_64__) || defined(_M_X64)
+  int64_t gg = 0, gu = 0;
+  const Isa isa = active_isa();
+  const int64_t rbg = M > 0 && N > 0 && K > 0 ? check_product(M, N, K, A, lda, gate.W, gate.W_bytes, gate.format, gate.C, N, gate.bias) : 0;
+  const int64_t rbu = M > 0 && N > 0 && K > 0 ? check_product(M, N, K, A, lda, up.W, up.W_bytes, up.format, up.C, N, up.bias) : 0;
+  const wq_detail::FusedGemv fg = rbg ? fused_kernel(isa, gate.format, M, rbg, &gg) : nullptr;
+  const wq_detail::FusedGemv fu = rbu ? fused_kernel(isa, up.format, M, rbu, &gu) : nullptr;
+  if (fg && fu && gg == gu && !overlaps(gate.C, M * N * 4, up.C, M * N * 4) &&
+      !overlaps(gate.C, M * N * 4, up.W, up.W_bytes) && !overlaps(up.C, M * N * 4, gate.W, gate.W_bytes) &&
+      !(up.bias && overlaps(gate.C, M * N * 4, up.bias, N * 4)) && !(gate.bias && overlaps(up.C, M * N * 4, gate.bias, N * 4))) {
+    const int64_t g = gg;
+    const int64_t T = M * 2 * N * K < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
+    const int64_t parts = std::max<int64_t>(1, std::min(T, (N + g - 1) / g));
+    parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+      const int64_t j0 = split_point(N, g, parts, static_cast<int64_t>(t));
+      const int64_t j1 = split_point(N, g, parts, static_cast<int64_t>(t) + 1);
+      if (j1 <= j0) return;
+      fg(M, j0, j1, K, A, lda, static_cast<const uint8_t*>(gate.W), rbg, gate.C, N, gate.bias);
+      fu(M, j0, j1, K, A, lda, static_cast<const uint8_t*>(up.W), rbu, up.C, N, up.bias);
+      epilogue(j0, j1);
+    });
+    return;
+  }
+#endif
+  gemm_weights_many(M, K, A, lda, ps, 2);
+  if (M == 0 || N == 0) return;
+  swiglu(gate.C, up.C, act, M * N);
+}
+
+void swiglu(const float* gate, const float* up, float* act, int64_t n) {
+  if (n <= 0) return;
+  // Each element is one call of the same scalar function: any split gives the same bytes.
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(thread_count()), n / 1024));
+  parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+    const int64_t i0 = split_point(n, 16, parts, static_cast<int64_t>(t));
+    const int64_t i1 = split_point(n, 16, parts, static_cast<int64_t>(t) + 1);
+    for (int64_t i = i0; i < i1; ++i) {
+      const float s = canon::silu_f32(gate[i]);
+      act[i] = s * up[i];
+    }
+  });
 }
 
 }  // namespace atoma

@@ -29,4 +29,35 @@ void dequantize_weights(WeightFormat format, const void* W, int64_t rows, int64_
 void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* W,
                   int64_t W_bytes, WeightFormat format, float* C, int64_t ldc, const float* bias);
 
+// One product of gemm_weights_many: C[i*ldc + j] = A row i . weight row j (+ bias[j]), j < N.
+struct WeightProduct {
+  const void* W;
+  int64_t W_bytes;
+  WeightFormat format;
+  int64_t N;
+  float* C;
+  int64_t ldc;
+  const float* bias;   // may be null
+};
+
+// Several products that share the input rows A[M, K] (a layer's Q, K and V; gate and up), each
+// with exactly the bytes gemm_weights would give it alone. Why: at decode (M = 1) a product of a
+// few hundred KiB is latency-bound, and one thread-pool dispatch over all their columns replaces
+// one per weight. Same argument checks as gemm_weights, per product; no C may alias another.
+void gemm_weights_many(int64_t M, int64_t K, const float* A, int64_t lda, const WeightProduct* products,
+                       int64_t count);
+
+// The gated MLP input of a SwiGLU block: gate = A x Wg^T, up = A x Wu^T (each [M, N], bytes as
+// gemm_weights), then act[i*N + j] = canon::silu_f32(gate[i*N + j]) * up[i*N + j] -- the bytes of
+// unary silu followed by an f32 multiply. Why fused: at decode each thread takes the same column
+// range of both weights and applies the (scalar, correctly rounded) silu to its own columns, so
+// the silu is spread over the threads with no second dispatch. gate, up and act are dense
+// (leading dimension N) and must not overlap one another, A, the weights or bias.
+void gemm_weights_swiglu(int64_t M, int64_t K, const float* A, int64_t lda, const WeightProduct& gate,
+                         const WeightProduct& up, float* act);
+
+// act[i] = canon::silu_f32(gate[i]) * up[i] for i < n: the epilogue alone (for devices that
+// computed gate and up elsewhere).
+void swiglu(const float* gate, const float* up, float* act, int64_t n);
+
 }  // namespace atoma

@@ -12,6 +12,7 @@
 #include "canon/philox.h"
 #include "core/error.h"
 #include "cpu/gemm.h"
+#include "canon/math.h"
 #include "cpu/gemm_weights.h"
 #include "cpu/gemm_weights_kernels.h"
 #include "cpu/isa.h"
@@ -265,12 +266,81 @@ void check_errors() {
   expect_error("ERR_SHAPE", [&] { atoma::gemm_weights(-1, 2, 8, A.data(), 8, w.data(), 64, WeightFormat::F32, C.data(), 2, nullptr); }, "negative M");
 }
 
+// gemm_weights_many and gemm_weights_swiglu against one gemm_weights call per weight (and the
+// scalar canon::silu_f32 times up), over every ISA, thread count and decode/prefill M: the joint
+// column split must not change a byte. Mixed formats make some products leave the fused path.
+void check_many_and_swiglu() {
+  Rng rng{777};
+  const atoma::WeightFormat fmts[] = {atoma::WeightFormat::Q8_0, atoma::WeightFormat::F16, atoma::WeightFormat::Bf16,
+                                      atoma::WeightFormat::F32};
+  const int64_t K = 288;
+  const int64_t Ns[3] = {200, 48, 17};
+  for (int mix = 0; mix < 3; ++mix) {
+    std::vector<uint8_t> wb[3];
+    std::vector<float> deq[3], bias[3];
+    atoma::WeightFormat f[3];
+    for (int i = 0; i < 3; ++i) {
+      f[i] = mix == 0 ? atoma::WeightFormat::Q8_0 : fmts[(i + mix) % 4];
+      make_weights(f[i], Ns[i], K, rng, wb[i], deq[i]);
+      bias[i].resize(static_cast<size_t>(Ns[i]));
+      for (auto& b : bias[i]) b = (static_cast<int32_t>(rng.next() % 201) - 100) / 64.0f;
+    }
+    for (int64_t M : {1, 2, 5, 9, 40}) {
+      std::vector<float> A(static_cast<size_t>(M * K));
+      for (auto& a : A) a = (static_cast<int32_t>(rng.next() % 4001) - 2000) / 256.0f;
+      for (atoma::Isa isa : atoma::available_isas()) {
+        for (size_t threads : {1, 2, 3}) {
+          atoma::set_active_isa(isa);
+          atoma::set_thread_count(threads);
+          std::vector<float> ref[3], got[3];
+          atoma::WeightProduct ps[3];
+          for (int i = 0; i < 3; ++i) {
+            ref[i].assign(static_cast<size_t>(M * Ns[i]), -7.0f);
+            got[i].assign(static_cast<size_t>(M * Ns[i]), -7.0f);
+            const int64_t wbytes = Ns[i] * atoma::weight_row_bytes(f[i], K);
+            const float* b = i == 1 ? nullptr : bias[i].data();
+            atoma::gemm_weights(M, Ns[i], K, A.data(), K, wb[i].data(), wbytes, f[i], ref[i].data(), Ns[i], b);
+            ps[i] = atoma::WeightProduct{wb[i].data(), wbytes, f[i], Ns[i], got[i].data(), Ns[i], b};
+          }
+          atoma::gemm_weights_many(M, K, A.data(), K, ps, 3);
+          for (int i = 0; i < 3; ++i) {
+            ++g_checks;
+            if (std::memcmp(ref[i].data(), got[i].data(), ref[i].size() * 4) != 0)
+              fail("many mix=" + std::to_string(mix) + " M=" + std::to_string(M) + " product " + std::to_string(i) +
+                   " isa=" + atoma::isa_name(isa) + " threads=" + std::to_string(threads));
+          }
+          // SwiGLU over products 0 and 1 re-shaped to the same N (the first 48 rows of product 0).
+          const int64_t N = 48;
+          std::vector<float> g(static_cast<size_t>(M * N)), u(static_cast<size_t>(M * N)), act(static_cast<size_t>(M * N));
+          std::vector<float> rg(static_cast<size_t>(M * N)), ru(static_cast<size_t>(M * N));
+          const int64_t wb0 = N * atoma::weight_row_bytes(f[0], K), wb1 = N * atoma::weight_row_bytes(f[1], K);
+          atoma::gemm_weights(M, N, K, A.data(), K, wb[0].data(), wb0, f[0], rg.data(), N, nullptr);
+          atoma::gemm_weights(M, N, K, A.data(), K, wb[1].data(), wb1, f[1], ru.data(), N, nullptr);
+          const atoma::WeightProduct pg{wb[0].data(), wb0, f[0], N, g.data(), N, nullptr};
+          const atoma::WeightProduct pu{wb[1].data(), wb1, f[1], N, u.data(), N, nullptr};
+          atoma::gemm_weights_swiglu(M, K, A.data(), K, pg, pu, act.data());
+          bool ok = std::memcmp(g.data(), rg.data(), g.size() * 4) == 0 && std::memcmp(u.data(), ru.data(), u.size() * 4) == 0;
+          for (size_t e = 0; e < act.size() && ok; ++e) {
+            const float want = atoma::canon::silu_f32(rg[e]) * ru[e];
+            ok = std::memcmp(&want, &act[e], 4) == 0;
+          }
+          ++g_checks;
+          if (!ok)
+            fail("swiglu mix=" + std::to_string(mix) + " M=" + std::to_string(M) + " isa=" + atoma::isa_name(isa) +
+                 " threads=" + std::to_string(threads));
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
   check_half_widening();
   check_products();
   check_decode_shapes();
+  check_many_and_swiglu();
   check_errors();
   std::printf("gemm_weights_test: %ld checks, %d failures\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
