@@ -10,6 +10,7 @@ export {
   rope, attention, attentionSync, embedding, argmax,
   type MatmulOptions, type RopeOptions, type UnaryOp,
 } from './engine/ops.js';
+export { DeviceTensor, toDevice, device, deviceTensorsBuilt, type DeviceMatmulOptions, type DeviceUnaryOp } from './engine/device-tensor.js';
 export { blake3, createHasher, hashStream, hashFile, merkleLeaf, merkleRoot, merkleRootOfLeafHashes, type Blake3Options } from './engine/hash.js';
 export { mapFile } from './engine/files.js';
 export { info, configure, copyBandwidth, CANONICAL_ARITHMETIC_VERSION, type EngineInfo, type Isa, type Device } from './engine/config.js';

@@ -11,6 +11,9 @@
 //
 // Needs only node, dist/ (npm run build:ts), the addon in build/Release (npm run build:cuda) and
 // node_modules/node-gyp-build: nothing here loads a tokenizer, so no other package is imported.
+// The "device tensors" section uploads inputs once (toDevice), chains the device ops with no host
+// round trip, and compares both digest() (hashed on the GPU) and toHost().digest() with the CPU
+// ops; it is skipped, not failed, when the addon has no DeviceTensor support.
 // Exit status: 0 all equal, 1 a mismatch, 2 CUDA is not built or no GPU is usable.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +23,7 @@ import { configure, info } from '../dist/engine/config.js';
 import { CASES, runCase } from '../dist/engine/conformance.js';
 import * as ops from '../dist/engine/ops.js';
 import { native } from '../dist/engine/native.js';
+import { device, deviceTensorsBuilt, toDevice } from '../dist/engine/device-tensor.js';
 import { seeded } from '../dist/engine/tensor.js';
 import { readGguf } from '../dist/model/gguf/reader.js';
 import { ggufWeights } from '../dist/model/gguf/llama.js';
@@ -151,6 +155,93 @@ function inferenceCases(dir) {
   return cases;
 }
 
+// Device-tensor chains: each case gives { cpu, device } where cpu is the CPU ops' result and
+// device runs the same chain on DeviceTensors, uploading only inputs; a result is compared as
+// the device digest, the host copy's digest and (argmax) the indices.
+const up = (t) => toDevice(t);
+const DEVICE_CASES = {
+  ...Object.fromEntries([
+    { m: 7, k: 255, n: 33 }, { m: 1, k: 4096, n: 17, nk: true }, { m: 33, k: 513, n: 65, bias: true },
+    { m: 67, k: 2049, n: 129, nk: true, bias: true }, { m: 0, k: 5, n: 4 }, { m: 1, k: 1, n: 1 },
+  ].map((g) => [`matmul -> rmsnorm -> softmax ${JSON.stringify(g)}`, async () => {
+    const a = seeded([g.m, g.k], 21n), b = g.nk ? seeded([g.n, g.k], 21n, 1) : seeded([g.k, g.n], 21n, 1);
+    const w = seeded([g.n], 21n, 2), bias = g.bias ? seeded([g.n], 21n, 3) : undefined;
+    const cpu = ops.softmax(ops.rmsnorm(ops.matmulSync(a, b, { transposeB: g.nk, bias }), w, 1e-6));
+    const [da, db, dw, dbias] = await Promise.all([up(a), up(b), up(w), bias ? up(bias) : undefined]);
+    const dev = device.softmax(device.rmsnorm(device.matmul(da, db, { transposeB: g.nk, bias: dbias }), dw, 1e-6));
+    return { cpu, dev };
+  }])),
+  ...Object.fromEntries([{ rows: 5, n: 33 }, { rows: 129, n: 4097 }].map((g) => [`add(row) -> mul -> silu -> argmax ${JSON.stringify(g)}`, async () => {
+    const x = seeded([g.rows, g.n], 22n), row = seeded([g.n], 22n, 1), y = seeded([g.rows, g.n], 22n, 2);
+    const cpu = ops.silu(ops.mul(ops.add(x, row), y));
+    const [dx, drow, dy] = await Promise.all([up(x), up(row), up(y)]);
+    const dev = device.unary('silu', device.mul(device.add(dx, drow), dy));
+    return { cpu, dev, argmax: [ops.argmax(cpu).digest(), device.argmax(dev).digest()] };
+  }])),
+  ...Object.fromEntries(['exp', 'log', 'tanh', 'sin', 'cos', 'gelu'].map((op) => [`unary ${op} -> add`, async () => {
+    const x = seeded([3, 1000], 23n), z = seeded([3, 1000], 23n, 1);
+    for (let i = 0; i < x.data.length; i++) x.data[i] = Math.fround(x.data[i] * 40);
+    const cpu = ops.add(ops.unary(op, x), z);
+    const [dx, dz] = await Promise.all([up(x), up(z)]);
+    return { cpu, dev: device.add(device.unary(op, dx), dz) };
+  }])),
+  ...Object.fromEntries([
+    { t: 7, h: 4, g: 2, d: 64, rot: 64, neox: false }, { t: 33, h: 6, g: 3, d: 80, rot: 32, neox: true }, { t: 300, h: 2, g: 1, d: 128, rot: 128, neox: true },
+  ].map((c) => [`rope(q, k) -> attention -> gelu ${JSON.stringify(c)}`, async () => {
+    const q = seeded([c.t, c.h, c.d], 24n), k = seeded([c.t, c.g, c.d], 24n, 1), v = seeded([c.t, c.g, c.d], 24n, 2);
+    const pos = Int32Array.from({ length: c.t }, (_, i) => i);
+    const opt = { rotDims: c.rot, neox: c.neox, theta: 500000 };
+    const cpu = ops.gelu(ops.attentionSync(ops.rope(q, pos, opt), ops.rope(k, pos, opt), v, pos));
+    const [dq, dk, dv] = await Promise.all([up(q), up(k), up(v)]);
+    return { cpu, dev: device.unary('gelu', device.attention(device.rope(dq, pos, opt), device.rope(dk, pos, opt), dv, pos)) };
+  }])),
+};
+// Typed errors of the device ops, checked on the host before anything is queued.
+const DEVICE_ERRORS = {
+  'digest after dispose is ERR_DISPOSED': async () => { const d = await up(seeded([4], 1n)); d.dispose(); d.digest(); },
+  'an op on a disposed input is ERR_DISPOSED': async () => { const d = await up(seeded([4], 1n)); d.dispose(); device.softmax(d); },
+  'matmul inner dimensions differ is ERR_SHAPE': async () => device.matmul(await up(seeded([2, 3], 1n)), await up(seeded([4, 2], 1n))),
+  'rope position past 2^24 is ERR_RANGE': async () => device.rope(await up(seeded([1, 1, 8], 1n)), [16777217]),
+  'attention position past the keys is ERR_RANGE': async () => device.attention(await up(seeded([2, 2, 8], 1n)), await up(seeded([2, 1, 8], 2n)), await up(seeded([2, 1, 8], 3n)), [0, 2]),
+};
+
+async function deviceSection() {
+  if (!deviceTensorsBuilt()) {
+    console.log('device tensors: SKIPPED (this addon has no DeviceTensor support)');
+    return null;
+  }
+  configure({ device: 'cpu' });
+  const t0 = Date.now();
+  let mismatches = 0;
+  for (const [c, fn] of Object.entries(DEVICE_CASES)) {
+    let got;
+    try {
+      const { cpu, dev, argmax } = await fn();
+      const want = cpu.digest();
+      const host = (await dev.toHost()).digest();
+      got = { want, device: dev.digest(), host, argmax };
+      if (got.device !== want || got.host !== want || (argmax && argmax[0] !== argmax[1])) got.bad = true;
+      dev.dispose();
+    } catch (e) {
+      got = { bad: true, error: `${e.code}: ${e.message}` };
+    }
+    if (got.bad) {
+      mismatches++;
+      console.log(`MISMATCH [device tensors] ${c}\n  ${JSON.stringify(got)}`);
+    }
+  }
+  for (const [c, fn] of Object.entries(DEVICE_ERRORS)) {
+    const want = c.slice(c.lastIndexOf(' ') + 1);
+    const code = await fn().then(() => 'no error', (e) => e.code);
+    if (code !== want) {
+      mismatches++;
+      console.log(`MISMATCH [device tensors] ${c}: got ${code}`);
+    }
+  }
+  const cases = Object.keys(DEVICE_CASES).length + Object.keys(DEVICE_ERRORS).length;
+  return { section: 'device tensors', cases, mismatches, 'unexpected on cpu': 0, seconds: (Date.now() - t0) / 1000 };
+}
+
 // --cpu-only leaves the device alone (cpu unless ATOMA_DEVICE says otherwise), so the digests
 // can come from any build of the addon, including one older than device selection.
 async function runOn(device, fn) {
@@ -202,6 +293,8 @@ async function main() {
       table.push({ section: name, cases: Object.keys(cases).length, mismatches, 'unexpected on cpu': errors, seconds: (Date.now() - t0) / 1000 });
       bad += mismatches;
     }
+    const dt = await deviceSection();
+    if (dt) { table.push(dt); bad += dt.mismatches; }
     configure({ device: 'cpu' });
     console.table(table);
     console.log(bad === 0 ? 'cuda-conformance: PASS (cpu and cuda give the same bytes)' : `cuda-conformance: FAIL (${bad} mismatches)`);

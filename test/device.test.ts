@@ -5,7 +5,7 @@
  * on a GPU machine by scripts/cuda-conformance.mjs.
  */
 import { describe, expect, it } from 'vitest';
-import { AtomaError, configure, info, type Device } from '../lib/index.js';
+import { AtomaError, Tensor, configure, deviceTensorsBuilt, info, seeded, toDevice, type Device } from '../lib/index.js';
 import { runCase } from '../lib/engine/conformance.js';
 import { native } from '../lib/engine/native.js';
 import { runCli } from './helpers.js';
@@ -91,5 +91,19 @@ describe('ATOMA_DEVICE at the command line', () => {
     const i = JSON.parse(runCli(['info', '--json'], { ATOMA_DEVICE: 'cpu' }).stdout);
     expect(i.device).toBe('cpu');
     expect(i.cuda).toEqual(cuda);
+  });
+});
+
+describe.skipIf(cuda.available)('device tensors without a usable GPU', () => {
+  it('toDevice rejects with ERR_NO_CUDA naming why, before touching the data', async () => {
+    const e = await toDevice(seeded([2, 3], 1n)).then(() => null, (err: unknown) => err);
+    expect(e).toBeInstanceOf(AtomaError);
+    expect((e as AtomaError).code).toBe('ERR_NO_CUDA');
+    expect((e as AtomaError).message).toContain(WHY);
+    expect(deviceTensorsBuilt()).toBe(cuda.built);
+  });
+  it('a non-tensor is still ERR_TYPE and a non-f32 tensor ERR_DTYPE', async () => {
+    await expect(toDevice([1, 2] as unknown as Tensor<'f32'>)).rejects.toMatchObject({ code: 'ERR_TYPE' });
+    await expect(toDevice(Tensor.zeros([2], 'i32') as unknown as Tensor<'f32'>)).rejects.toMatchObject({ code: 'ERR_DTYPE' });
   });
 });

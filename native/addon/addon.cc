@@ -2,6 +2,9 @@
 #include <napi.h>
 
 #include "bindings.h"
+#if defined(ATOMA_WITH_CUDA)
+#include "device_tensor.h"
+#endif
 #include "js_errors.h"
 
 namespace atoma::addon {
@@ -21,6 +24,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_hashing(env, exports);
   register_files(env, exports);
   register_weights(env, exports);
+#if defined(ATOMA_WITH_CUDA)
+  register_device_tensors(env, exports);
+#endif
   return exports;
 }
 

@@ -1,25 +1,15 @@
 #include "js_errors.h"
 
+#include "instance.h"
+
 namespace atoma::addon {
 
-namespace {
-// One per environment (worker threads each load the addon into their own env).
-struct ErrorClass { Napi::FunctionReference ctor; };
-}  // namespace
-
-void set_error_class(Napi::Env env, Napi::Function ctor) {
-  auto* holder = env.GetInstanceData<ErrorClass>();
-  if (!holder) {
-    holder = new ErrorClass();
-    env.SetInstanceData<ErrorClass>(holder);
-  }
-  holder->ctor = Napi::Persistent(ctor);
-}
+void set_error_class(Napi::Env env, Napi::Function ctor) { instance(env).error_class = Napi::Persistent(ctor); }
 
 Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message) {
-  auto* holder = env.GetInstanceData<ErrorClass>();
-  if (holder && !holder->ctor.IsEmpty()) {
-    Napi::Object obj = holder->ctor.New({Napi::String::New(env, message), Napi::String::New(env, code)});
+  Napi::FunctionReference& ctor = instance(env).error_class;
+  if (!ctor.IsEmpty()) {
+    Napi::Object obj = ctor.New({Napi::String::New(env, message), Napi::String::New(env, code)});
     return Napi::Error(env, obj);
   }
   Napi::Error err = Napi::Error::New(env, message);

@@ -1,0 +1,229 @@
+/**
+ * Device-resident tensors: f32 data that stays in GPU memory between kernels, so a chain such as
+ * matmul -> rmsnorm -> softmax moves no activation across PCIe. The only copies are explicit and
+ * asynchronous (toDevice, toHost); digest() hashes on the device and returns 32 bytes. The bytes
+ * equal the CPU ops' bytes (ops.ts): same canonical kernels, same shape checks, same error codes.
+ * Needs a CUDA build of the addon and a usable GPU; otherwise toDevice rejects with ERR_NO_CUDA.
+ */
+import { fail } from './errors.js';
+import { native } from './native.js';
+import { Tensor, type Shape } from './tensor.js';
+
+type F32 = Tensor<'f32'>;
+
+/** The addon's device-tensor surface (present only in CUDA builds: device_tensor.cc). */
+interface NativeDeviceTensor {
+  dims(): number[];
+  toHost(): Promise<Float32Array>;
+  digest(): Buffer;
+  free(): void;
+  disposed(): boolean;
+}
+interface DeviceAddon {
+  toDevice(data: Float32Array, dims: number[]): Promise<NativeDeviceTensor>;
+  dtGemm(a: NativeDeviceTensor, b: NativeDeviceTensor, m: number, n: number, k: number, bIsNK: boolean, bias: NativeDeviceTensor | null, outDims: number[]): NativeDeviceTensor;
+  dtBinary(op: number, a: NativeDeviceTensor, b: NativeDeviceTensor): NativeDeviceTensor;
+  dtRowsBinary(op: number, a: NativeDeviceTensor, rows: number, n: number, row: NativeDeviceTensor): NativeDeviceTensor;
+  dtRmsnorm(x: NativeDeviceTensor, w: NativeDeviceTensor, rows: number, n: number, eps: number): NativeDeviceTensor;
+  dtSoftmax(x: NativeDeviceTensor, rows: number, n: number): NativeDeviceTensor;
+  dtUnary(op: number, x: NativeDeviceTensor): NativeDeviceTensor;
+  dtRope(x: NativeDeviceTensor, tokens: number, heads: number, headDim: number, rotDims: number, positions: Int32Array, theta: number, neox: boolean): NativeDeviceTensor;
+  dtAttention(q: NativeDeviceTensor, nQ: number, nHeads: number, k: NativeDeviceTensor, v: NativeDeviceTensor, nKv: number, nKvHeads: number, headDim: number, positions: Int32Array): NativeDeviceTensor;
+  dtArgmax(x: NativeDeviceTensor, rows: number, n: number): Int32Array;
+}
+
+const addon = native as unknown as Partial<DeviceAddon>;
+
+/** The device-tensor bindings, or ERR_NO_CUDA saying why they cannot run here. */
+function gpu(): DeviceAddon {
+  if (typeof addon.toDevice !== 'function')
+    fail('ERR_NO_CUDA', 'device tensors: this addon was built without CUDA (build it with `npm run build:cuda`)');
+  return addon as DeviceAddon;
+}
+
+/** Whether this addon has device tensors at all (a CUDA build); a GPU may still be missing. */
+export function deviceTensorsBuilt(): boolean {
+  return typeof addon.toDevice === 'function';
+}
+
+/** An f32 tensor in GPU memory. Free it with dispose() (GC frees it too, but later). */
+export class DeviceTensor {
+  readonly dtype = 'f32' as const;
+  readonly shape: Shape;
+  readonly #handle: NativeDeviceTensor;
+
+  /** @internal wraps a native handle; use toDevice() or the ops of `device`. */
+  constructor(handle: NativeDeviceTensor) {
+    this.#handle = handle;
+    this.shape = Object.freeze(handle.dims());
+  }
+
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+  get rank(): number {
+    return this.shape.length;
+  }
+  get disposed(): boolean {
+    return this.#handle.disposed();
+  }
+
+  /** @internal the native handle; throws ERR_DISPOSED after dispose(). */
+  get handle(): NativeDeviceTensor {
+    if (this.#handle.disposed()) fail('ERR_DISPOSED', 'this DeviceTensor was disposed');
+    return this.#handle;
+  }
+
+  /** Copies the data back once every op queued before has run. */
+  async toHost(): Promise<F32> {
+    return new Tensor('f32', this.shape, await this.handle.toHost());
+  }
+
+  /** The spec tensor digest (as Tensor.digest()), computed on the device: 64 hex digits. */
+  digest(): string {
+    return this.handle.digest().toString('hex');
+  }
+
+  /** Frees the GPU memory now; any later use raises ERR_DISPOSED. */
+  dispose(): void {
+    this.#handle.free();
+  }
+}
+
+/**
+ * Copies an f32 tensor to the GPU, asynchronously. Rejects with ERR_NO_CUDA when the addon has no
+ * CUDA or no GPU is usable.
+ *
+ * @example
+ * const x = await toDevice(seeded([4, 64], 1n));
+ * const y = device.softmax(device.rmsnorm(x, await toDevice(seeded([64], 2n))));
+ * console.log(y.digest() === (await y.toHost()).digest()); // true
+ */
+export async function toDevice(t: F32): Promise<DeviceTensor> {
+  if (!(t instanceof Tensor)) fail('ERR_TYPE', 'toDevice: t must be a Tensor');
+  if (t.dtype !== 'f32') fail('ERR_DTYPE', `toDevice: t must be an f32 tensor, got ${t.dtype}`);
+  return new DeviceTensor(await gpu().toDevice(t.data as Float32Array, [...t.shape]));
+}
+
+function dev(t: unknown, name: string): DeviceTensor {
+  if (!(t instanceof DeviceTensor)) fail('ERR_TYPE', `${name} must be a DeviceTensor`);
+  return t;
+}
+
+function lastDim(t: DeviceTensor, name: string): { rows: number; n: number } {
+  if (t.rank < 1) fail('ERR_SHAPE', `${name} must have at least one dimension`);
+  const n = t.shape[t.rank - 1];
+  return { rows: n === 0 ? t.shape.slice(0, -1).reduce((a, b) => a * b, 1) : t.size / n, n };
+}
+
+function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function int32s(values: Int32Array | readonly number[], name: string): Int32Array {
+  if (values instanceof Int32Array) return values;
+  if (!Array.isArray(values)) fail('ERR_TYPE', `${name} must be an Int32Array or an array of integers`);
+  for (const v of values) if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) fail('ERR_RANGE', `${name} holds ${String(v)}, not a 32-bit integer`);
+  return Int32Array.from(values);
+}
+
+const UNARY = { exp: 0, log: 1, tanh: 2, sin: 3, cos: 4, silu: 5, gelu: 6 } as const;
+export type DeviceUnaryOp = keyof typeof UNARY;
+
+export interface DeviceMatmulOptions {
+  /** B is stored [N, K] (a weight matrix): computes A x B^T. */
+  transposeB?: boolean;
+  /** Added to every row after the product: bias[N]. */
+  bias?: DeviceTensor;
+}
+
+function binary(op: number, a: DeviceTensor, b: DeviceTensor, name: string): DeviceTensor {
+  dev(a, 'a');
+  dev(b, 'b');
+  if (sameShape(a.shape, b.shape)) return new DeviceTensor(gpu().dtBinary(op, a.handle, b.handle));
+  const { rows, n } = lastDim(a, 'a');
+  if (b.rank === 1 && b.size === n) return new DeviceTensor(gpu().dtRowsBinary(op, a.handle, rows, n, b.handle));
+  fail('ERR_SHAPE', `${name}: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] are neither equal nor a row broadcast`);
+}
+
+/**
+ * The canonical ops on device tensors: each queues its kernel and returns a new DeviceTensor at
+ * once (no host copy, no wait); shapes are checked on the host first, as in ops.ts.
+ */
+export const device = {
+  /** A x B (or A x B^T), [..., K] x [K, N] -> [..., N]. */
+  matmul(a: DeviceTensor, b: DeviceTensor, opts: DeviceMatmulOptions = {}): DeviceTensor {
+    dev(a, 'a');
+    dev(b, 'b');
+    if (b.rank !== 2) fail('ERR_SHAPE', `b must be a matrix, got shape [${b.shape.join(', ')}]`);
+    const { rows: M, n: K } = lastDim(a, 'a');
+    const nk = opts.transposeB === true;
+    const [bK, N] = nk ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
+    if (bK !== K)
+      fail('ERR_SHAPE', `matmul: a is [${a.shape.join(', ')}] but b is [${b.shape.join(', ')}]${nk ? ' (transposed)' : ''}: inner dimensions ${K} and ${bK} differ`);
+    if (opts.bias !== undefined) {
+      dev(opts.bias, 'bias');
+      if (opts.bias.size !== N || opts.bias.rank !== 1) fail('ERR_SHAPE', `bias must have shape [${N}], got [${opts.bias.shape.join(', ')}]`);
+    }
+    const shape = [...a.shape.slice(0, -1), N];
+    return new DeviceTensor(gpu().dtGemm(a.handle, b.handle, M, N, K, nk, opts.bias?.handle ?? null, shape));
+  },
+  /** Elementwise a + b; b may also be one row [n] broadcast over a [..., n]. */
+  add: (a: DeviceTensor, b: DeviceTensor): DeviceTensor => binary(0, a, b, 'add'),
+  /** Elementwise a * b; b may also be one row [n] broadcast over a [..., n]. */
+  mul: (a: DeviceTensor, b: DeviceTensor): DeviceTensor => binary(1, a, b, 'mul'),
+  /** RMSNorm over the last dimension. */
+  rmsnorm(x: DeviceTensor, weight: DeviceTensor, eps = 1e-5): DeviceTensor {
+    const { rows, n } = lastDim(dev(x, 'x'), 'x');
+    dev(weight, 'weight');
+    if (weight.rank !== 1 || weight.size !== n) fail('ERR_SHAPE', `rmsnorm: weight must have shape [${n}], got [${weight.shape.join(', ')}]`);
+    if (!Number.isFinite(eps) || eps < 0) fail('ERR_RANGE', 'rmsnorm: eps must be a finite non-negative number');
+    return new DeviceTensor(gpu().dtRmsnorm(x.handle, weight.handle, rows, n, eps));
+  },
+  /** Softmax over the last dimension. */
+  softmax(x: DeviceTensor): DeviceTensor {
+    const { rows, n } = lastDim(dev(x, 'x'), 'x');
+    return new DeviceTensor(gpu().dtSoftmax(x.handle, rows, n));
+  },
+  /** A canonical elementwise function (exp, log, tanh, sin, cos, silu, gelu). */
+  unary(op: DeviceUnaryOp, x: DeviceTensor): DeviceTensor {
+    if (!(op in UNARY)) fail('ERR_RANGE', `unknown elementwise op '${String(op)}'`);
+    return new DeviceTensor(gpu().dtUnary(UNARY[op], dev(x, 'x').handle));
+  },
+  /** Rotary position embedding of x [tokens, heads, headDim]; positions stay on the host and are checked there. */
+  rope(x: DeviceTensor, positions: Int32Array | readonly number[], opts: { theta?: number; rotDims?: number; neox?: boolean } = {}): DeviceTensor {
+    dev(x, 'x');
+    if (x.rank !== 3) fail('ERR_SHAPE', `rope: x must be [tokens, heads, headDim], got [${x.shape.join(', ')}]`);
+    const [tokens, heads, headDim] = x.shape;
+    const pos = int32s(positions, 'positions');
+    if (pos.length !== tokens) fail('ERR_SHAPE', `rope: ${tokens} tokens but ${pos.length} positions`);
+    const rot = opts.rotDims ?? headDim;
+    if (!Number.isInteger(rot) || rot < 0 || rot > headDim || rot % 2 !== 0) fail('ERR_SHAPE', `rope: rotDims must be an even integer in 0..${headDim}`);
+    const theta = opts.theta ?? 10000;
+    if (!(theta > 0) || !Number.isFinite(theta)) fail('ERR_RANGE', 'rope: theta must be a positive finite number');
+    return new DeviceTensor(gpu().dtRope(x.handle, tokens, heads, headDim, rot, pos, theta, opts.neox === true));
+  },
+  /** Causal grouped-query attention: q [T, H, D], k and v [S, G, D], as ops.attention. */
+  attention(q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, positions: Int32Array | readonly number[]): DeviceTensor {
+    for (const [t, name] of [[q, 'q'], [k, 'k'], [v, 'v']] as const) {
+      dev(t, name);
+      if (t.rank !== 3) fail('ERR_SHAPE', `attention: ${name} must be [tokens, heads, headDim], got [${t.shape.join(', ')}]`);
+    }
+    const [nQ, nHeads, headDim] = q.shape;
+    const [nKv, nKvHeads, kDim] = k.shape;
+    if (!sameShape(k.shape, v.shape)) fail('ERR_SHAPE', `attention: k [${k.shape.join(', ')}] and v [${v.shape.join(', ')}] differ`);
+    if (kDim !== headDim) fail('ERR_SHAPE', `attention: q head size ${headDim} but k head size ${kDim}`);
+    if (nKvHeads === 0 || nHeads % nKvHeads !== 0) fail('ERR_SHAPE', `attention: ${nHeads} query heads are not a multiple of ${nKvHeads} key/value heads`);
+    const pos = int32s(positions, 'positions');
+    if (pos.length !== nQ) fail('ERR_SHAPE', `attention: ${nQ} queries but ${pos.length} positions`);
+    for (let i = 0; i < pos.length; i++)
+      if (pos[i] < 0 || pos[i] >= nKv) fail('ERR_RANGE', `attention: query ${i} is at position ${pos[i]}, outside the ${nKv} cached keys`);
+    return new DeviceTensor(gpu().dtAttention(q.handle, nQ, nHeads, k.handle, v.handle, nKv, nKvHeads, headDim, pos));
+  },
+  /** Index of the maximum over the last dimension, copied to the host (small: one i32 per row). */
+  argmax(x: DeviceTensor): Tensor<'i32'> {
+    const { rows, n } = lastDim(dev(x, 'x'), 'x');
+    if (n === 0) fail('ERR_SHAPE', 'argmax: rows are empty');
+    return new Tensor('i32', x.shape.slice(0, -1), gpu().dtArgmax(x.handle, rows, n));
+  },
+};
