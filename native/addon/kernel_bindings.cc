@@ -20,14 +20,9 @@
 namespace atoma::addon {
 namespace {
 
-bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
-  auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
-  return a_bytes > 0 && b_bytes > 0 && pa < pb + b_bytes && pb < pa + a_bytes;
-}
-
 template <typename A, typename B>
 void require_disjoint(Napi::Env env, const View<A>& out, const View<B>& in, const char* what) {
-  if (overlaps(out.data, out.length * sizeof(A), in.data, in.length * sizeof(B)))
+  if (bytes_overlap(out.data, out.length * sizeof(A), in.data, in.length * sizeof(B)))
     throw_error(env, "ERR_ALIAS", std::string("the output must not share memory with ") + what);
 }
 

@@ -17,11 +17,6 @@
 namespace atoma::addon {
 namespace {
 
-bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
-  auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
-  return a_bytes > 0 && b_bytes > 0 && pa < pb + b_bytes && pb < pa + a_bytes;
-}
-
 // gemmWeights(A, W, format, C, M, N, K, bias | null, async): C[M, N] = A[M, K] x W^T (+ bias),
 // W the stored bytes of an [N, K] weight in `format` ("f32" | "f16" | "bf16" | "q8_0").
 Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
@@ -48,7 +43,7 @@ Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
     auto bias = arg_optional_array<float>(info, 7, napi_float32_array, N, "bias");
     bool async = arg_bool(info, 8, "async");
     const int64_t c_bytes = C.length * 4;
-    if (overlaps(C.data, c_bytes, A.data, A.length * 4) || overlaps(C.data, c_bytes, W.data, W.length))
+    if (bytes_overlap(C.data, c_bytes, A.data, A.length * 4) || bytes_overlap(C.data, c_bytes, W.data, W.length))
       throw_error(env, "ERR_ALIAS", "the output must not share memory with A or W");
     float* c = C.data;
     const float *a = A.data, *bs = bias.data;
@@ -101,7 +96,7 @@ Napi::Value GemmWeightsMany(const Napi::CallbackInfo& info) {
                         fmt_name + " weights are " + std::to_string(need) + " bytes, got " + std::to_string(W.length));
       auto C = arg_array<float>(info, at + 2, napi_float32_array, checked_mul(env, M, N, "C"), "C");
       auto bias = arg_optional_array<float>(info, at + 4, napi_float32_array, N, "bias");
-      if (overlaps(C.data, C.length * 4, A.data, A.length * 4) || overlaps(C.data, C.length * 4, W.data, W.length))
+      if (bytes_overlap(C.data, C.length * 4, A.data, A.length * 4) || bytes_overlap(C.data, C.length * 4, W.data, W.length))
         throw_error(env, "ERR_ALIAS", "the output must not share memory with A or W");
       ps[i] = WeightProduct{W.data, W.length, fmt, N, C.data, N, bias.data};
     }
@@ -143,7 +138,7 @@ Napi::Value GemmWeightsSwiglu(const Napi::CallbackInfo& info) {
                     std::string(names[i]) + " W: " + std::to_string(N) + " rows of " + std::to_string(K) + " " +
                         fmt_name + " weights are " + std::to_string(need) + " bytes, got " + std::to_string(W.length));
       auto C = arg_array<float>(info, 8 + i, napi_float32_array, checked_mul(env, M, N, "C"), names[i]);
-      if (overlaps(C.data, C.length * 4, A.data, A.length * 4) || overlaps(C.data, C.length * 4, W.data, W.length))
+      if (bytes_overlap(C.data, C.length * 4, A.data, A.length * 4) || bytes_overlap(C.data, C.length * 4, W.data, W.length))
         throw_error(env, "ERR_ALIAS", "the output must not share memory with A or W");
       ps[i] = WeightProduct{W.data, W.length, fmt, N, C.data, N, nullptr};
     }

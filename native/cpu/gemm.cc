@@ -47,21 +47,21 @@ void pack_b_nk_generic(const float* B, int64_t ldb, int n, int nr, int64_t kc, f
   }
 }
 
+const Kernels& kernels_for(Isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (isa == Isa::Avx512) return avx512_kernels();
+  if (isa == Isa::Avx2) return avx2_kernels();
+#endif
+  (void)isa;
+  return scalar_kernels();
+}
+
 }  // namespace gemm_detail
 
 namespace {
 
 using gemm_detail::Kernels;
 using gemm_detail::kKC;
-
-const Kernels& table_for(Isa isa) {
-#if defined(__x86_64__) || defined(_M_X64)
-  if (isa == Isa::Avx512) return gemm_detail::avx512_kernels();
-  if (isa == Isa::Avx2) return gemm_detail::avx2_kernels();
-#endif
-  (void)isa;
-  return gemm_detail::scalar_kernels();
-}
 
 // Per-thread packing buffers, grown on demand and kept for the next call.
 class Scratch {
@@ -233,7 +233,7 @@ void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const fl
   }
   if (bias && overlaps(C, c_len, bias, N)) throw Error("ERR_ALIAS", "gemm: C overlaps bias");
 
-  Problem p{M, N, K, A, lda, B, ldb, b_is_nk, C, ldc, bias, &table_for(active_isa())};
+  Problem p{M, N, K, A, lda, B, ldb, b_is_nk, C, ldc, bias, &gemm_detail::kernels_for(active_isa())};
   if (K == 0) {
     fill_bias(p);
   } else if (b_is_nk && p.kr->gemv_nk && M <= p.kr->gemv_max_m) {

@@ -3,6 +3,7 @@
 // here: the ISA files are compiled with wider target flags, so they must not instantiate inline
 // code that a portable translation unit could end up linking against.
 #pragma once
+#include "isa.h"
 #include <stdint.h>
 
 namespace atoma::gemm_detail {
@@ -46,6 +47,8 @@ const Kernels& scalar_kernels();
 const Kernels& avx2_kernels();
 const Kernels& avx512_kernels();
 #endif
+// The table of the given ISA (scalar where the build has no x86 paths).
+const Kernels& kernels_for(Isa isa);
 
 // Portable packing, shared by the tables that have no faster one.
 void pack_a_generic(const float* A, int64_t lda, int m, int64_t kc, float* dst);

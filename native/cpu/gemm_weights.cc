@@ -103,14 +103,6 @@ namespace {
 using gemm_detail::Kernels;
 using wq_detail::ConvertRows;
 
-const Kernels& gemm_table(Isa isa) {
-#if defined(__x86_64__) || defined(_M_X64)
-  if (isa == Isa::Avx512) return gemm_detail::avx512_kernels();
-  if (isa == Isa::Avx2) return gemm_detail::avx2_kernels();
-#endif
-  (void)isa;
-  return gemm_detail::scalar_kernels();
-}
 
 ConvertRows converter(WeightFormat f, Isa isa) {
   const wq_detail::Converters* c = &wq_detail::portable_converters();
@@ -254,7 +246,7 @@ void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
     return;
   }
   const Isa isa = active_isa();
-  const Kernels& kr = gemm_table(isa);
+  const Kernels& kr = gemm_detail::kernels_for(isa);
   const ConvertRows conv = converter(format, isa);
 
 #if defined(__x86_64__) || defined(_M_X64)
