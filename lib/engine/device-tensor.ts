@@ -7,6 +7,7 @@
  */
 import { fail } from './errors.js';
 import { native } from './native.js';
+import { int32Array, lastDim as lastDimOf, matmulShape, sameShape } from './shapes.js';
 import { Tensor, type Shape } from './tensor.js';
 
 type F32 = Tensor<'f32'>;
@@ -111,20 +112,7 @@ function dev(t: unknown, name: string): DeviceTensor {
 }
 
 function lastDim(t: DeviceTensor, name: string): { rows: number; n: number } {
-  if (t.rank < 1) fail('ERR_SHAPE', `${name} must have at least one dimension`);
-  const n = t.shape[t.rank - 1];
-  return { rows: n === 0 ? t.shape.slice(0, -1).reduce((a, b) => a * b, 1) : t.size / n, n };
-}
-
-function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-function int32s(values: Int32Array | readonly number[], name: string): Int32Array {
-  if (values instanceof Int32Array) return values;
-  if (!Array.isArray(values)) fail('ERR_TYPE', `${name} must be an Int32Array or an array of integers`);
-  for (const v of values) if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) fail('ERR_RANGE', `${name} holds ${String(v)}, not a 32-bit integer`);
-  return Int32Array.from(values);
+  return lastDimOf(t.shape, name);
 }
 
 const UNARY = { exp: 0, log: 1, tanh: 2, sin: 3, cos: 4, silu: 5, gelu: 6 } as const;
@@ -155,17 +143,9 @@ export const device = {
   matmul(a: DeviceTensor, b: DeviceTensor, opts: DeviceMatmulOptions = {}): DeviceTensor {
     dev(a, 'a');
     dev(b, 'b');
-    if (b.rank !== 2) fail('ERR_SHAPE', `b must be a matrix, got shape [${b.shape.join(', ')}]`);
-    const { rows: M, n: K } = lastDim(a, 'a');
     const nk = opts.transposeB === true;
-    const [bK, N] = nk ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
-    if (bK !== K)
-      fail('ERR_SHAPE', `matmul: a is [${a.shape.join(', ')}] but b is [${b.shape.join(', ')}]${nk ? ' (transposed)' : ''}: inner dimensions ${K} and ${bK} differ`);
-    if (opts.bias !== undefined) {
-      dev(opts.bias, 'bias');
-      if (opts.bias.size !== N || opts.bias.rank !== 1) fail('ERR_SHAPE', `bias must have shape [${N}], got [${opts.bias.shape.join(', ')}]`);
-    }
-    const shape = [...a.shape.slice(0, -1), N];
+    if (opts.bias !== undefined) dev(opts.bias, 'bias');
+    const { M, N, K, out: shape } = matmulShape(a.shape, b.shape, nk, opts.bias?.shape);
     return new DeviceTensor(gpu().dtGemm(a.handle, b.handle, M, N, K, nk, opts.bias?.handle ?? null, shape));
   },
   /** Elementwise a + b; b may also be one row [n] broadcast over a [..., n]. */
@@ -195,7 +175,7 @@ export const device = {
     dev(x, 'x');
     if (x.rank !== 3) fail('ERR_SHAPE', `rope: x must be [tokens, heads, headDim], got [${x.shape.join(', ')}]`);
     const [tokens, heads, headDim] = x.shape;
-    const pos = int32s(positions, 'positions');
+    const pos = int32Array(positions, 'positions');
     if (pos.length !== tokens) fail('ERR_SHAPE', `rope: ${tokens} tokens but ${pos.length} positions`);
     const rot = opts.rotDims ?? headDim;
     if (!Number.isInteger(rot) || rot < 0 || rot > headDim || rot % 2 !== 0) fail('ERR_SHAPE', `rope: rotDims must be an even integer in 0..${headDim}`);
@@ -214,7 +194,7 @@ export const device = {
     if (!sameShape(k.shape, v.shape)) fail('ERR_SHAPE', `attention: k [${k.shape.join(', ')}] and v [${v.shape.join(', ')}] differ`);
     if (kDim !== headDim) fail('ERR_SHAPE', `attention: q head size ${headDim} but k head size ${kDim}`);
     if (nKvHeads === 0 || nHeads % nKvHeads !== 0) fail('ERR_SHAPE', `attention: ${nHeads} query heads are not a multiple of ${nKvHeads} key/value heads`);
-    const pos = int32s(positions, 'positions');
+    const pos = int32Array(positions, 'positions');
     if (pos.length !== nQ) fail('ERR_SHAPE', `attention: ${nQ} queries but ${pos.length} positions`);
     for (let i = 0; i < pos.length; i++)
       if (pos[i] < 0 || pos[i] >= nKv) fail('ERR_RANGE', `attention: query ${i} is at position ${pos[i]}, outside the ${nKv} cached keys`);

@@ -6,7 +6,8 @@
  */
 import { fail } from './errors.js';
 import { native } from './native.js';
-import { Tensor, type Shape } from './tensor.js';
+import { int32Array, lastDim as lastDimOf, matmulShape, sameShape } from './shapes.js';
+import { Tensor } from './tensor.js';
 
 type F32 = Tensor<'f32'>;
 
@@ -17,13 +18,7 @@ function f32(t: unknown, name: string): F32 {
 }
 
 function lastDim(t: F32, name: string): { rows: number; n: number } {
-  if (t.rank < 1) fail('ERR_SHAPE', `${name} must have at least one dimension`);
-  const n = t.shape[t.rank - 1];
-  return { rows: n === 0 ? t.shape.slice(0, -1).reduce((a, b) => a * b, 1) : t.size / n, n };
-}
-
-function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  return lastDimOf(t.shape, name);
 }
 
 export interface MatmulOptions {
@@ -38,21 +33,13 @@ export interface MatmulOptions {
 function matmulPlan(a: F32, b: F32, opts: MatmulOptions) {
   f32(a, 'a');
   f32(b, 'b');
-  if (b.rank !== 2) fail('ERR_SHAPE', `b must be a matrix, got shape [${b.shape.join(', ')}]`);
-  const { rows: M, n: K } = lastDim(a, 'a');
   const nk = opts.transposeB === true;
-  const [bK, N] = nk ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
-  if (bK !== K)
-    fail('ERR_SHAPE', `matmul: a is [${a.shape.join(', ')}] but b is [${b.shape.join(', ')}]${nk ? ' (transposed)' : ''}: inner dimensions ${K} and ${bK} differ`);
-  if (opts.bias !== undefined) {
-    f32(opts.bias, 'bias');
-    if (opts.bias.size !== N || opts.bias.rank !== 1) fail('ERR_SHAPE', `bias must have shape [${N}], got [${opts.bias.shape.join(', ')}]`);
-  }
-  const shape = [...a.shape.slice(0, -1), N];
+  if (opts.bias !== undefined) f32(opts.bias, 'bias');
+  const { M, N, K, out: shape } = matmulShape(a.shape, b.shape, nk, opts.bias?.shape);
   let out: F32;
   if (opts.out !== undefined) {
     out = f32(opts.out, 'out');
-    if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i]))
+    if (!sameShape(out.shape, shape))
       fail('ERR_SHAPE', `matmul: out must have shape [${shape.join(', ')}], got [${out.shape.join(', ')}]`);
   } else {
     out = Tensor.zeros(shape);
@@ -166,10 +153,7 @@ function int32s(values: Int32Array | readonly number[] | Tensor, name: string): 
     if (values.dtype !== 'i32' && values.dtype !== 'u32') fail('ERR_DTYPE', `${name} must be an i32 tensor`);
     return values.dtype === 'i32' ? (values.data as Int32Array) : Int32Array.from(values.data as Uint32Array);
   }
-  if (values instanceof Int32Array) return values;
-  if (!Array.isArray(values)) fail('ERR_TYPE', `${name} must be an Int32Array or an array of integers`);
-  for (const v of values) if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) fail('ERR_RANGE', `${name} holds ${String(v)}, not a 32-bit integer`);
-  return Int32Array.from(values);
+  return int32Array(values, name);
 }
 
 export interface RopeOptions {
