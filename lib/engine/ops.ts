@@ -6,7 +6,7 @@
  */
 import { fail } from './errors.js';
 import { native } from './native.js';
-import { int32Array, lastDim as lastDimOf, matmulShape, sameShape } from './shapes.js';
+import { attentionShape, int32Array, lastDim as lastDimOf, matmulShape, ropePlan, sameShape } from './shapes.js';
 import { Tensor } from './tensor.js';
 
 type F32 = Tensor<'f32'>;
@@ -168,33 +168,15 @@ export interface RopeOptions {
 /** Rotary position embedding of x [tokens, heads, headDim] at the given positions. */
 export function rope(x: F32, positions: Int32Array | readonly number[], opts: RopeOptions = {}): F32 {
   f32(x, 'x');
-  if (x.rank !== 3) fail('ERR_SHAPE', `rope: x must be [tokens, heads, headDim], got [${x.shape.join(', ')}]`);
-  const [tokens, heads, headDim] = x.shape;
-  const pos = int32s(positions, 'positions');
-  if (pos.length !== tokens) fail('ERR_SHAPE', `rope: ${tokens} tokens but ${pos.length} positions`);
-  const rot = opts.rotDims ?? headDim;
-  if (!Number.isInteger(rot) || rot < 0 || rot > headDim || rot % 2 !== 0) fail('ERR_SHAPE', `rope: rotDims must be an even integer in 0..${headDim}`);
-  const theta = opts.theta ?? 10000;
-  if (!(theta > 0) || !Number.isFinite(theta)) fail('ERR_RANGE', 'rope: theta must be a positive finite number');
+  const { tokens, heads, headDim, rot, theta, pos } = ropePlan(x.shape, positions, opts);
   const out = new Tensor('f32', x.shape, Float32Array.from(x.data));
   native.rope(out.data, tokens, heads, headDim, rot, pos, theta, opts.neox === true);
   return out;
 }
 
 function attentionPlan(q: F32, k: F32, v: F32, positions: Int32Array | readonly number[]) {
-  for (const [t, name] of [[q, 'q'], [k, 'k'], [v, 'v']] as const) {
-    f32(t, name);
-    if (t.rank !== 3) fail('ERR_SHAPE', `attention: ${name} must be [tokens, heads, headDim], got [${t.shape.join(', ')}]`);
-  }
-  const [nQ, nHeads, headDim] = q.shape;
-  const [nKv, nKvHeads, kDim] = k.shape;
-  if (!sameShape(k.shape, v.shape)) fail('ERR_SHAPE', `attention: k [${k.shape.join(', ')}] and v [${v.shape.join(', ')}] differ`);
-  if (kDim !== headDim) fail('ERR_SHAPE', `attention: q head size ${headDim} but k head size ${kDim}`);
-  if (nKvHeads === 0 || nHeads % nKvHeads !== 0) fail('ERR_SHAPE', `attention: ${nHeads} query heads are not a multiple of ${nKvHeads} key/value heads`);
-  const pos = int32s(positions, 'positions');
-  if (pos.length !== nQ) fail('ERR_SHAPE', `attention: ${nQ} queries but ${pos.length} positions`);
-  for (let i = 0; i < pos.length; i++)
-    if (pos[i] < 0 || pos[i] >= nKv) fail('ERR_RANGE', `attention: query ${i} is at position ${pos[i]}, outside the ${nKv} cached keys`);
+  for (const [t, name] of [[q, 'q'], [k, 'k'], [v, 'v']] as const) f32(t, name);
+  const { nQ, nHeads, headDim, nKv, nKvHeads, pos } = attentionShape(q.shape, k.shape, v.shape, positions);
   return { nQ, nHeads, headDim, nKv, nKvHeads, pos, out: Tensor.zeros(q.shape) };
 }
 

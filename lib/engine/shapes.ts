@@ -33,3 +33,32 @@ export function int32Array(values: Int32Array | readonly number[], name: string)
   for (const v of values) if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) fail('ERR_RANGE', `${name} holds ${String(v)}, not a 32-bit integer`);
   return Int32Array.from(values);
 }
+
+/** Checks x [tokens, heads, headDim], its positions, rotDims and theta for RoPE. */
+export function ropePlan(x: Shape, positions: Int32Array | readonly number[], opts: { theta?: number; rotDims?: number }) {
+  if (x.length !== 3) fail('ERR_SHAPE', `rope: x must be [tokens, heads, headDim], got [${x.join(', ')}]`);
+  const [tokens, heads, headDim] = x;
+  const pos = int32Array(positions, 'positions');
+  if (pos.length !== tokens) fail('ERR_SHAPE', `rope: ${tokens} tokens but ${pos.length} positions`);
+  const rot = opts.rotDims ?? headDim;
+  if (!Number.isInteger(rot) || rot < 0 || rot > headDim || rot % 2 !== 0) fail('ERR_SHAPE', `rope: rotDims must be an even integer in 0..${headDim}`);
+  const theta = opts.theta ?? 10000;
+  if (!(theta > 0) || !Number.isFinite(theta)) fail('ERR_RANGE', 'rope: theta must be a positive finite number');
+  return { tokens, heads, headDim, rot, theta, pos };
+}
+
+/** Checks q [T, H, D], k and v [S, G, D] and the query positions for causal GQA attention. */
+export function attentionShape(q: Shape, k: Shape, v: Shape, positions: Int32Array | readonly number[]) {
+  for (const [s, name] of [[q, 'q'], [k, 'k'], [v, 'v']] as const)
+    if (s.length !== 3) fail('ERR_SHAPE', `attention: ${name} must be [tokens, heads, headDim], got [${s.join(', ')}]`);
+  const [nQ, nHeads, headDim] = q;
+  const [nKv, nKvHeads, kDim] = k;
+  if (!sameShape(k, v)) fail('ERR_SHAPE', `attention: k [${k.join(', ')}] and v [${v.join(', ')}] differ`);
+  if (kDim !== headDim) fail('ERR_SHAPE', `attention: q head size ${headDim} but k head size ${kDim}`);
+  if (nKvHeads === 0 || nHeads % nKvHeads !== 0) fail('ERR_SHAPE', `attention: ${nHeads} query heads are not a multiple of ${nKvHeads} key/value heads`);
+  const pos = int32Array(positions, 'positions');
+  if (pos.length !== nQ) fail('ERR_SHAPE', `attention: ${nQ} queries but ${pos.length} positions`);
+  for (let i = 0; i < pos.length; i++)
+    if (pos[i] < 0 || pos[i] >= nKv) fail('ERR_RANGE', `attention: query ${i} is at position ${pos[i]}, outside the ${nKv} cached keys`);
+  return { nQ, nHeads, headDim, nKv, nKvHeads, pos };
+}

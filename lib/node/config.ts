@@ -103,7 +103,18 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
   known(limitsT, 'limits', ['queue_length', 'max_tokens', 'max_request_bytes', 'max_batch']);
 
   if (!Array.isArray(root.tasks) || root.tasks.length === 0) fail('ERR_NODE_CONFIG', 'tasks must be a non-empty array of tables ([[tasks]])');
+  // A cached artifact: its BLAKE3 digest and exactly one source, an http(s) URL or a path.
+  const content = (t: Record<string, unknown>, key: string, field: string, what: string) => {
+    const digest = str(t, field, key).toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(digest)) fail('ERR_NODE_CONFIG', `${key}.${field} must be the ${what} BLAKE3 digest (64 hex digits)`);
+    if ((t.url === undefined) === (t.path === undefined)) fail('ERR_NODE_CONFIG', `${key} needs exactly one of url or path`);
+    if (t.path !== undefined) return { digest, source: { path: at(str(t, 'path', key)) } as TaskConfig['source'] };
+    const url = str(t, 'url', key);
+    if (!/^https?:\/\//.test(url)) fail('ERR_NODE_CONFIG', `${key}.url must be an http:// or https:// URL`);
+    return { digest, source: { url } as TaskConfig['source'] };
+  };
   const names = new Set<string>();
+
   const tasks = (root.tasks as unknown[]).map((v, i): TaskConfig => {
     const key = `tasks[${i}]`;
     const t = table(v, key);
@@ -111,17 +122,7 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
     const name = str(t, 'name', key);
     if (names.has(name)) fail('ERR_NODE_CONFIG', `${key}.name '${name}' is used twice`);
     names.add(name);
-    const digest = str(t, 'model', key).toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(digest)) fail('ERR_NODE_CONFIG', `${key}.model must be the model's BLAKE3 digest (64 hex digits)`);
-    if ((t.url === undefined) === (t.path === undefined)) fail('ERR_NODE_CONFIG', `${key} needs exactly one of url or path`);
-    let source: TaskConfig['source'];
-    if (t.url !== undefined) {
-      const url = str(t, 'url', key);
-      if (!/^https?:\/\//.test(url)) fail('ERR_NODE_CONFIG', `${key}.url must be an http:// or https:// URL`);
-      source = { url };
-    } else {
-      source = { path: at(str(t, 'path', key)) };
-    }
+    const { digest, source } = content(t, key, 'model', "model's");
     return { name, digest, source, pricePer1kTokens: int(t, 'price_per_1k_tokens', key, 0, 0, Number.MAX_SAFE_INTEGER) };
   });
 
@@ -135,17 +136,7 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
     if (!/^[A-Za-z0-9._-]+$/.test(name)) fail('ERR_NODE_CONFIG', `${key}.name must be letters, digits, '.', '_' or '-'`);
     if (fnames.has(name)) fail('ERR_NODE_CONFIG', `${key}.name '${name}' is used twice`);
     fnames.add(name);
-    const digest = str(t, 'module', key).toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(digest)) fail('ERR_NODE_CONFIG', `${key}.module must be the module's BLAKE3 digest (64 hex digits)`);
-    if ((t.url === undefined) === (t.path === undefined)) fail('ERR_NODE_CONFIG', `${key} needs exactly one of url or path`);
-    let source: FunctionConfig['source'];
-    if (t.url !== undefined) {
-      const url = str(t, 'url', key);
-      if (!/^https?:\/\//.test(url)) fail('ERR_NODE_CONFIG', `${key}.url must be an http:// or https:// URL`);
-      source = { url };
-    } else {
-      source = { path: at(str(t, 'path', key)) };
-    }
+    const { digest, source } = content(t, key, 'module', "module's");
     return { name, digest, source, pricePerCall: int(t, 'price_per_call', key, 0, 0, Number.MAX_SAFE_INTEGER), fuel: int(t, 'fuel', key, 1_000_000_000, 1, Number.MAX_SAFE_INTEGER) };
   });
 
