@@ -1,6 +1,7 @@
 // Ledger service throughput and crash safety: starts `atoma ledger serve` as a child process,
 // drives it with 50 concurrent loopback clients running full request lifecycles (request, 3
-// commits, 3 reveals: every POST is one durable commit), then kills it with SIGKILL mid-load,
+// commits, 3 reveals: every POST is one durable commit, every event Ed25519-signed by its actor and
+// checked by the ledger, each request naming an input stored with POST /inputs), then kills it with SIGKILL mid-load,
 // restarts it on the same database and checks that every acknowledged commit is in the log with
 // the same content and that the stored state equals a replay of the log.
 //   node bench/ledger.mjs [--seconds 5] [--clients 50]
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { atoma, report, root } from './lib.mjs';
 
-const { LedgerClient, commitment, blake3 } = await import(join(root, 'dist', 'index.js')).then(async (m) => ({ ...m, ...(await import(join(root, 'dist', 'protocol', 'index.js'))) }));
+const { LedgerClient, commitment, blake3, signEvent, signerFromSeed } = await import(join(root, 'dist', 'index.js')).then(async (m) => ({ ...m, ...(await import(join(root, 'dist', 'protocol', 'index.js'))) }));
 const arg = (name, d) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const SECONDS = arg('seconds', 5), CLIENTS = arg('clients', 50), NODES = 30;
 const hx = (...p) => blake3(p.join('/')).toString('hex');
@@ -27,36 +28,42 @@ function start() {
   });
 }
 
+// Every actor's Ed25519 key, from a fixed seed; ids are the public keys.
+const clientKeys = Array.from({ length: CLIENTS }, (_, i) => signerFromSeed(hx('client', i)));
+const nodeKeys = new Map(Array.from({ length: NODES }, (_, i) => signerFromSeed(hx('node', i))).map((k) => [k.publicKey, k]));
+
 async function setup(c) {
   const task = hx('task');
-  const clients = Array.from({ length: CLIENTS }, (_, i) => hx('client', i));
-  const nodes = Array.from({ length: NODES }, (_, i) => hx('node', i));
-  await c.submit({ type: 'createTask', task, creator: clients[0], kind: 'inference', digest: hx('model'), security: { mode: 'sampling', n: 3 }, minReputation: 0 });
-  await Promise.all(clients.map((id) => c.submit({ type: 'deposit', account: id, amount: 2 ** 40 })));
-  await Promise.all(nodes.map(async (id) => {
-    await c.submit({ type: 'deposit', account: id, amount: 1_000_000 });
-    await c.submit({ type: 'register', node: id, collateral: 1_000_000 });
-    await c.submit({ type: 'subscribe', node: id, task, price: 5 });
+  await c.submit(signEvent({ type: 'createTask', task, creator: clientKeys[0].publicKey, kind: 'inference', digest: hx('model'), security: { mode: 'sampling', n: 3 }, minReputation: 0 }, clientKeys[0]));
+  // Deposits are the faucet's (on by default for `ledger serve`).
+  await Promise.all(clientKeys.map((k) => c.submit({ type: 'deposit', account: k.publicKey, amount: 2 ** 40 })));
+  await Promise.all([...nodeKeys.values()].map(async (k) => {
+    await c.submit({ type: 'deposit', account: k.publicKey, amount: 1_000_000 });
+    await c.submit(signEvent({ type: 'register', node: k.publicKey, collateral: 1_000_000 }, k));
+    await c.submit(signEvent({ type: 'subscribe', node: k.publicKey, task, price: 5 }, k));
   }));
-  return { task, clients };
+  return { task, clients: clientKeys };
 }
 
 /** One client's loop of request lifecycles; every acknowledged commit goes to `acks`. */
-async function worker(url, w, task, client, until, acks, phase) {
+async function worker(url, w, task, clientKey, until, acks, phase) {
   const c = new LedgerClient(url, { maxSockets: 1 });
+  const client = clientKey.publicKey;
   const submit = async (e) => {
     const r = await c.submit(e);
     acks.push({ seq: r.seq, digest: createHash('sha256').update(JSON.stringify(r.event)).digest('hex') });
     return r;
   };
   try {
+    // One input per client (a request may name any stored input; storing is not an event).
+    const input = await c.putInput(Buffer.from(JSON.stringify({ prompt: [1, 2, w], maxTokens: 8, seed: w })));
     for (let q = 0; Date.now() < until.t; q++) {
       const request = hx(phase, w, q);
-      const { effects } = await submit({ type: 'request', request, task, client, maxPrice: 5 });
+      const { effects } = await submit(signEvent({ type: 'request', request, task, client, maxPrice: 5, input }, clientKey));
       const nodes = effects.find((e) => e.type === 'sampled').nodes;
       const out = hx('out', request), tr = hx('trace', request);
-      for (const n of nodes) await submit({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('salt', request, n)) });
-      for (const n of nodes) await submit({ type: 'reveal', request, node: n, outputDigest: out, traceRoot: tr, traceLeaves: 16, salt: hx('salt', request, n) });
+      for (const n of nodes) await submit(signEvent({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('salt', request, n)) }, nodeKeys.get(n)));
+      for (const n of nodes) await submit(signEvent({ type: 'reveal', request, node: n, outputDigest: out, traceRoot: tr, traceLeaves: 16, salt: hx('salt', request, n) }, nodeKeys.get(n)));
     }
   } catch (e) {
     if (phase !== 'crash') throw e;   // after kill -9 the in-flight calls fail: not acknowledged

@@ -65,6 +65,8 @@ describe('devnet', () => {
     if (tamperer.sampled > 0) expect(r.byzantineSlashed).toBe(1);
     expect(r.payments).toBeGreaterThanOrEqual(2 * r.settled);
     expect(r.ledgerVerified).toBe(true);
+    // Every request, commit and reveal (and every bisection and verdict) was signed by its actor.
+    expect(r.signedEvents).toBeGreaterThanOrEqual(7 * r.settled + r.disputes);
     expect(r.latencyMs.p50).toBeGreaterThan(0);
     expect(r.latencyMs.p99).toBeGreaterThanOrEqual(r.latencyMs.p50);
   });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AtomaError } from '../lib/engine/errors.js';
 import { blake3 } from '../lib/engine/hash.js';
-import { Ledger, LedgerClient, serveLedger, apply, emptyState, DEFAULT_PARAMS, type Event, type State } from '../lib/protocol/index.js';
+import { Ledger, LedgerClient, serveLedger, apply, emptyState, signEvent, signerFromSeed, DEFAULT_PARAMS, type Event, type Signer, type State } from '../lib/protocol/index.js';
 import { canonical } from '../lib/protocol/ledger/store.js';
 import { LedgerKeyDirectory, ServiceKeyDirectory, publishKeyEvent } from '../lib/protocol/ledger/keys.js';
 import { MAX_KEYS_PER_NODE } from '../lib/protocol/machine.js';
@@ -21,6 +21,10 @@ import { MAX_ATTESTATION } from '../lib/protocol/validate.js';
 import { NodeKeyring, generateX25519, seal, open, openRequest, sealResponse, softwareAttestation, SoftwareAttestationVerifier, type NodeKeyRecord } from '../lib/crypto/index.js';
 
 const hx = (...p: (string | number)[]) => blake3(p.join('/')).toString('hex');
+/** Node keys by id: a node id is its Ed25519 public key, and it signs what it publishes. */
+const signers = new Map<string, Signer>();
+const key = (...p: (string | number)[]) => { const k = signerFromSeed(hx(...p)); signers.set(k.publicKey, k); return k.publicKey; };
+const signer = (node: string) => signers.get(node)!;
 const T0 = Date.UTC(2026, 10, 26);
 const HOUR = 3600_000;
 const GRACE = 10 * 60_000;
@@ -46,12 +50,12 @@ async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
 
 function registerOn(submit: (e: Record<string, unknown>) => unknown, node: string) {
   submit({ type: 'deposit', account: node, amount: DEFAULT_PARAMS.minCollateral });
-  submit({ type: 'register', node, collateral: DEFAULT_PARAMS.minCollateral });
+  submit(signEvent({ type: 'register', node, collateral: DEFAULT_PARAMS.minCollateral }, signer(node)));
 }
 
 async function registerVia(client: LedgerClient, node: string) {
   await client.submit({ type: 'deposit', account: node, amount: DEFAULT_PARAMS.minCollateral });
-  await client.submit({ type: 'register', node, collateral: DEFAULT_PARAMS.minCollateral });
+  await client.submit(signEvent({ type: 'register', node, collateral: DEFAULT_PARAMS.minCollateral }, signer(node)));
 }
 
 /** A keyring with a 1 h lifetime, created at T0. */
@@ -65,9 +69,9 @@ describe('keys on the embedded SQLite ledger', () => {
     let now = T0;
     const db = join(dir, 'l.db');
     const l = Ledger.open(db, { clock: () => (now += 1) });
-    const node = hx('node');
+    const node = key('node');
     registerOn((e) => l.submit(e), node);
-    const keys = new LedgerKeyDirectory(l);
+    const keys = new LedgerKeyDirectory(l, signer(node));
     const r = ring(dir);
     const identity = generateKeyPairSync('ed25519');
     const first = r.current();
@@ -119,14 +123,19 @@ describe('keys on the embedded SQLite ledger', () => {
   it('refuses an unregistered node and malformed keys, changing nothing', async () => {
     const dir = tmp();
     const l = Ledger.open(join(dir, 'l.db'));
-    const node = hx('node');
+    const node = key('node');
     registerOn((e) => l.submit(e), node);
-    const keys = new LedgerKeyDirectory(l);
+    const keys = new LedgerKeyDirectory(l, signer(node));
     const k = ring(dir).current();
     const good = publishKeyEvent({ nodeId: node, ...k });
     const before = canonical(l.state);
 
-    expect(await codeOf(keys.publish({ nodeId: hx('stranger'), ...k }))).toBe('ERR_NOT_FOUND');
+    const stranger = key('stranger');
+    expect(await codeOf(new LedgerKeyDirectory(l, signer(stranger)).publish({ nodeId: stranger, ...k }))).toBe('ERR_NOT_FOUND');
+    // A node cannot publish in another's name, nor can a directory without the node's key.
+    expect(await codeOf(keys.publish({ nodeId: stranger, ...k }))).toBe('ERR_SIGNATURE');
+    expect(await codeOf(new LedgerKeyDirectory(l).publish({ nodeId: node, ...k }))).toBe('ERR_SIGNATURE');
+    expect(await codeOf(() => l.submit(good))).toBe('ERR_SIGNATURE');
     const other = generateX25519();
     const bad: [string, Promise<unknown> | (() => unknown)][] = [
       ['key id not derived from the key', () => keys.publish({ nodeId: node, ...k, keyId: other.keyId })],
@@ -146,11 +155,11 @@ describe('keys on the embedded SQLite ledger', () => {
     for (const [why, p] of bad) expect([why, await codeOf(p)]).toEqual([why, 'ERR_EVENT']);
     expect(canonical(l.state)).toBe(before);
     // The well-formed one is accepted (so the refusals above are about what they changed).
-    expect(l.submit(good).event.type).toBe('publishKey');
+    expect(l.submit(signEvent(good, signer(node))).event.type).toBe('publishKey');
     expect(l.state.keys[node]).toHaveLength(1);
     // An attestation at the size limit is fine.
     const k2 = generateX25519();
-    l.submit({ ...good, keyId: k2.keyId, publicKey: k2.publicKey.toString('hex'), attestation: 'A'.repeat(MAX_ATTESTATION) });
+    l.submit(signEvent({ ...good, keyId: k2.keyId, publicKey: k2.publicKey.toString('hex'), attestation: 'A'.repeat(MAX_ATTESTATION) }, signer(node)));
     // Unreadable attestation text is kept by the ledger but not handed out as an Attestation.
     expect((await keys.lookup(node, (good.notBefore as number) + 1))?.attestation).toBeUndefined();
     expect(l.verify()).toBe(true);
@@ -179,9 +188,9 @@ describe('keys through the ledger service on loopback', () => {
     const svc = await serveLedger({ db: join(dir, 's.db'), port: 0, host: '127.0.0.1', clock: () => (now += 1) });
     const client = new LedgerClient(svc.url);
     try {
-      const node = hx('svc node');
+      const node = key('svc node');
       await registerVia(client, node);
-      const keys = new ServiceKeyDirectory(client);
+      const keys = new ServiceKeyDirectory(client, signer(node));
       const r = ring(dir);
       const first = r.current();
       await keys.publish({ nodeId: node, ...first });
@@ -196,7 +205,9 @@ describe('keys through the ledger service on loopback', () => {
       expect(await keys.lookup(node, T0 + 1)).toEqual(await new LedgerKeyDirectory(svc.ledger).lookup(node, T0 + 1));
 
       expect(await keys.lookup(hx('stranger'), T0 + 1)).toBeUndefined();
-      expect(await codeOf(keys.publish({ nodeId: hx('stranger'), ...first }))).toBe('ERR_NOT_FOUND');
+      const stranger = key('svc stranger');
+      expect(await codeOf(new ServiceKeyDirectory(client, signer(stranger)).publish({ nodeId: stranger, ...first }))).toBe('ERR_NOT_FOUND');
+      expect(await codeOf(keys.publish({ nodeId: stranger, ...first }))).toBe('ERR_SIGNATURE');
       expect(await codeOf(keys.publish({ nodeId: node, ...first, keyId: generateX25519().keyId }))).toBe('ERR_EVENT');
       expect(await codeOf(keys.lookup('zz'))).toBe('ERR_EVENT');
       const raw = await fetch(`${svc.url}/keys/${'A'.repeat(64)}`);
@@ -239,10 +250,10 @@ describe('end to end: seal to the key found on the ledger, open with the node ke
     const svc = await serveLedger({ db: join(dir, 'e.db'), port: 0, host: '127.0.0.1', clock: () => (now += 1) });
     const client = new LedgerClient(svc.url);
     try {
-      const node = hx('e2e node');
+      const node = key('e2e node');
       await registerVia(client, node);
       const r = ring(dir);
-      const nodeSide = new LedgerKeyDirectory(svc.ledger); // the node publishes on its ledger
+      const nodeSide = new LedgerKeyDirectory(svc.ledger, signer(node)); // the node publishes on its ledger
       const clientSide = new ServiceKeyDirectory(client); // the client reads through the service
       await nodeSide.publish({ nodeId: node, ...r.current() });
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { AtomaError } from '../lib/engine/errors.js';
 import { blake3 } from '../lib/engine/hash.js';
-import { Ledger, LedgerClient, serveLedger, commitment, DEFAULT_PARAMS, type Effect } from '../lib/protocol/index.js';
+import { Ledger, LedgerClient, serveLedger, commitment, signEvent, signerFromSeed, DEFAULT_PARAMS, type Effect, type Signer } from '../lib/protocol/index.js';
 import { canonical } from '../lib/protocol/ledger/store.js';
 const root = join(import.meta.dirname, '..');
 
@@ -14,15 +14,21 @@ const hx = (...p: (string | number)[]) => blake3(p.join('/')).toString('hex');
 const tmp = () => mkdtempSync(join(tmpdir(), 'atoma-ledger-'));
 const P = DEFAULT_PARAMS;
 
+/** Participants' keys by id (ids are Ed25519 public keys, from fixed seeds). */
+const keys = new Map<string, Signer>();
+const key = (...p: (string | number)[]) => { const k = signerFromSeed(hx(...p)); keys.set(k.publicKey, k); return k.publicKey; };
+/** An event signed by its actor (node, client or creator). */
+const as = (e: Record<string, unknown>) => signEvent(e, keys.get((e.node ?? e.client ?? e.creator) as string)!);
+
 function populate(submit: (e: Record<string, unknown>) => { effects: Effect[] }, nodes = 5) {
-  const ids = Array.from({ length: nodes }, (_, i) => hx('n', i));
-  const client = hx('client'), task = hx('task');
+  const ids = Array.from({ length: nodes }, (_, i) => key('n', i));
+  const client = key('client'), task = hx('task');
   submit({ type: 'deposit', account: client, amount: 10 ** 9 });
-  submit({ type: 'createTask', task, creator: client, kind: 'wasm', digest: hx('mod'), security: { mode: 'sampling', n: 3 }, minReputation: 0 });
+  submit(as({ type: 'createTask', task, creator: client, kind: 'wasm', digest: hx('mod'), security: { mode: 'sampling', n: 3 }, minReputation: 0 }));
   for (const id of ids) {
     submit({ type: 'deposit', account: id, amount: P.minCollateral });
-    submit({ type: 'register', node: id, collateral: P.minCollateral });
-    submit({ type: 'subscribe', node: id, task, price: 7 });
+    submit(as({ type: 'register', node: id, collateral: P.minCollateral }));
+    submit(as({ type: 'subscribe', node: id, task, price: 7 }));
   }
   return { ids, client, task };
 }
@@ -35,18 +41,23 @@ describe('embedded SQLite ledger', () => {
       let l = Ledger.open(db);
       const { client, task } = populate((e) => l.submit(e));
       const request = hx('req');
-      const { effects } = l.submit({ type: 'request', request, task, client, maxPrice: 7 });
+      const input = l.putInput(Buffer.from('{"prompt":[1,2,3]}'));
+      const { effects } = l.submit(as({ type: 'request', request, task, client, maxPrice: 7, input }));
+      expect(l.state.requests[request].input).toBe(input);
       const nodes = (effects.find((e) => e.type === 'sampled') as { nodes: string[] }).nodes;
       const out = hx('o'), tr = hx('t');
-      for (const n of nodes) l.submit({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('s', n)) });
-      for (const n of nodes) l.submit({ type: 'reveal', request, node: n, outputDigest: out, traceRoot: tr, traceLeaves: 4, salt: hx('s', n) });
+      for (const n of nodes) l.submit(as({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('s', n)) }));
+      for (const n of nodes) l.submit(as({ type: 'reveal', request, node: n, outputDigest: out, traceRoot: tr, traceLeaves: 4, salt: hx('s', n) }));
       expect(l.state.requests[request]).toBeUndefined();
       expect(l.closedRequest(request)?.outcome).toBe('settled');
       const seq = l.state.seq;
-      for (const bad of [{ type: 'deposit', account: client, amount: 1, at: 5 }, { type: 'request', request, task, client, maxPrice: 7 }, { type: 'genesis' }, 'x', { type: 'register', node: hx('z'), collateral: 1 }]) {
+      const refused: [unknown, string][] = [[{ type: 'deposit', account: client, amount: 1, at: 5 }, 'ERR_EVENT'], [as({ type: 'request', request, task, client, maxPrice: 7, input }), 'ERR_DUPLICATE'],
+        [{ type: 'genesis' }, 'ERR_EVENT'], [{ type: 'tick' }, 'ERR_EVENT'], ['x', 'ERR_EVENT'], [as({ type: 'register', node: key('z'), collateral: P.minCollateral }), 'ERR_FUNDS']];
+      for (const [bad, code] of refused) {
         let err: unknown;
         try { l.submit(bad); } catch (e) { err = e; }
         expect(err).toBeInstanceOf(AtomaError);
+        expect((err as AtomaError).code).toBe(code);
       }
       expect(l.state.seq).toBe(seq);
       const batch = l.submitBatch([{ type: 'deposit', account: client, amount: 1 }, { type: 'deposit', account: 'bad', amount: 1 }, { type: 'deposit', account: client, amount: 2 }]);
@@ -116,7 +127,7 @@ describe('ledger service over loopback', () => {
       expect((await c.state()).nodes).toBe(5);
       const codeOf = async (p: Promise<unknown>) => p.then(() => 'ok', (e: AtomaError) => e.code);
       expect(await codeOf(c.submit({ type: 'deposit', account: hx('a'), amount: 1, at: 3 }))).toBe('ERR_EVENT');
-      expect(await codeOf(c.submit({ type: 'request', request: hx('r'), task: hx('task'), client: hx('client'), maxPrice: 7, entropy: hx('x') }))).toBe('ERR_EVENT');
+      expect(await codeOf(c.submit({ type: 'request', request: hx('r'), task: hx('task'), client: key('client'), maxPrice: 7, input: hx('i'), entropy: hx('x') }))).toBe('ERR_EVENT');
       expect(await codeOf(c.submit({ type: 'nope' }))).toBe('ERR_EVENT');
       expect(await codeOf(c.get('nodes', 'zz'))).toBe('ERR_EVENT');
       expect(await codeOf(c.get('nodes', hx('missing')))).toBe('ERR_NOT_FOUND');
@@ -131,7 +142,8 @@ describe('ledger service over loopback', () => {
       // 50 concurrent deposits: group commit, all acknowledged with distinct sequence numbers.
       const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => c.submit({ type: 'deposit', account: hx('acct', i), amount: i + 1 })));
       expect(new Set(rs.map((r) => r.seq)).size).toBe(50);
-      const { effects } = await c.submit({ type: 'request', request: hx('rq'), task: hx('task'), client: hx('client'), maxPrice: 7 });
+      const input = await c.putInput(Buffer.from('input bytes'));
+      const { effects } = await c.submit(as({ type: 'request', request: hx('rq'), task: hx('task'), client: key('client'), maxPrice: 7, input }));
       expect(effects[0].type).toBe('sampled');
       expect((await c.verify()).ok).toBe(true);
       const seq = (await c.state()).seq as number;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blake3 } from '../lib/engine/hash.js';
-import { apply, applyInPlace, emptyState, eligibleNodes, simulate, commitment, Ledger, DEFAULT_PARAMS, type Event, type State, type SimulationOptions, type Applied } from '../lib/protocol/index.js';
+import { apply, applyInPlace, emptyState, eligibleNodes, simulate, commitment, Ledger, DEFAULT_PARAMS, signEvent, signerFromSeed, type Event, type Effect, type State, type SimulationOptions, type Applied } from '../lib/protocol/index.js';
 import { canonical } from '../lib/protocol/ledger/store.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -24,6 +24,30 @@ const hx = (...p: (string | number)[]) => blake3(p.join('/')).toString('hex');
  * rest of the state must hash as recorded. `full` pins the whole state, `keys: {}` included: its
  * serialization gained `"keys":{}`, and that is the only difference.
  */
+/**
+ * Referees (genesis `referees`, `reexecuted.referee`) and request inputs (`request.input`, kept in
+ * the request record) came after these digests were recorded. The simulator now sends them; taking
+ * exactly those fields out must give back the recorded bytes, so nothing else changed.
+ */
+function legacyEvent(e: Event): unknown {
+  const x = e as unknown as Record<string, unknown>;
+  if (e.type === 'genesis') { const { referees: _r, ...rest } = x; return rest; }
+  if (e.type === 'request') { const { input: _i, ...rest } = x; return rest; }
+  if (e.type === 'reexecuted') { const { referee: _r, ...rest } = x; return rest; }
+  return e;
+}
+function legacyRecord(r: object): object {
+  const { input: _i, ...rest } = r as Record<string, unknown>;
+  return rest;
+}
+function legacyEffects(fx: readonly Effect[]): unknown[] {
+  return fx.map((x) => (x.type === 'closed' ? { ...x, request: legacyRecord(x.request) } : x));
+}
+function legacyState(st: State): Record<string, unknown> {
+  const { referees: _r, ...rest } = st;
+  return { ...rest, requests: Object.fromEntries(Object.entries(st.requests).map(([id, r]) => [id, legacyRecord(r)])) };
+}
+
 const RECORDED: { options: SimulationOptions; events: number; log: string; state: string; full: string; report: string }[] = [
   { options: { nodes: 10, sample: 3, byzantine: 2, requests: 3000 }, events: 35870,
     log: '13ac7eb5d6b52db8bafb245a13131b1b9df2c5c68c3c059beea84a39376b4bad', state: 'd63542c5f6a97f47b33e1af1b2cb21920e1f3252f6f24c0050bd0c3af09d4e60',
@@ -47,7 +71,7 @@ describe('in-place rules give the recorded results', () => {
     it(`${JSON.stringify(x.options)}: same log, effects, state and report`, () => {
       const h = createHash('sha256');
       const events: Event[] = [];
-      const report: Partial<ReturnType<typeof simulate>> = simulate({ ...x.options, onStep: (e, fx) => { events.push(e); h.update(JSON.stringify(e) + '\n' + JSON.stringify(fx) + '\n'); } });
+      const report: Partial<ReturnType<typeof simulate>> = simulate({ ...x.options, onStep: (e, fx) => { events.push(e); h.update(JSON.stringify(legacyEvent(e)) + '\n' + JSON.stringify(legacyEffects(fx)) + '\n'); } });
       delete report.seconds;
       delete report.requestsPerSecond;
       expect(events.length).toBe(x.events);
@@ -61,10 +85,11 @@ describe('in-place rules give the recorded results', () => {
         applyInPlace(inPlace, e);
       }
       for (const st of [pure, inPlace]) {
-        const { keys, ...rest } = st;
+        expect(st.referees).toEqual([hx('referee', x.options.seed ?? 1)]);
+        const { keys, ...rest } = legacyState(st);
         expect(keys).toEqual({});
         expect(sha(canonical(rest))).toBe(x.state);
-        expect(sha(canonical(st))).toBe(x.full);
+        expect(sha(canonical(legacyState(st)))).toBe(x.full);
       }
     });
   }
@@ -109,7 +134,7 @@ describe('undo', () => {
     for (const bad of [
       { type: 'register', at: 3, node: hx('poor'), collateral: DEFAULT_PARAMS.minCollateral },
       { type: 'subscribe', at: 3, node: hx('n', 0), task: hx('nope'), price: 1 },
-      { type: 'request', at: 3, request: hx('r'), task, client: hx('broke'), maxPrice: 5, minNodes: 1, entropy: hx('e') },
+      { type: 'request', at: 3, request: hx('r'), task, client: hx('broke'), maxPrice: 5, minNodes: 1, input: hx('in'), entropy: hx('e') },
       { type: 'deposit', at: 1, account: hx('a'), amount: 1 },
     ]) expect(() => applyInPlace(state, bad)).toThrow();
     expect(canonical(state)).toBe(snapshot);
@@ -152,7 +177,7 @@ describe('node index', () => {
     same();
     step({ type: 'deposit', account: hx('client'), amount: 10 ** 9 });
     const request = hx('r');
-    step({ type: 'request', request, task: t1, client: hx('client'), maxPrice: 100, minNodes: 1, entropy: hx('e') });
+    step({ type: 'request', request, task: t1, client: hx('client'), maxPrice: 100, minNodes: 1, input: hx('in'), entropy: hx('e') });
     at += DEFAULT_PARAMS.commitMs + 1;
     step({ type: 'tick' }); // both sampled nodes time out: slashed below the minimum collateral
     same();
@@ -165,32 +190,40 @@ describe('ledger with in-place rules', () => {
     try {
       let now = 1_000;
       const l = Ledger.open(join(dir, 'l.db'), { clock: () => (now += 1) });
-      const client = hx('client');
+      // Participants sign their events (ids are their public keys); deposits come from the faucet.
+      const keys = new Map<string, ReturnType<typeof signerFromSeed>>();
+      const key = (...p: (string | number)[]) => { const k = signerFromSeed(hx(...p)); keys.set(k.publicKey, k); return k.publicKey; };
+      const as = (e: Record<string, unknown>) => signEvent(e, keys.get((e.node ?? e.client ?? e.creator) as string)!);
+      const client = key('client');
       const task = hx('task');
       l.submit({ type: 'deposit', account: client, amount: 10 ** 9 });
-      l.submit({ type: 'createTask', task, creator: client, kind: 'wasm', digest: hx('m'), security: { mode: 'sampling', n: 2 }, minReputation: 0 });
+      l.submit(as({ type: 'createTask', task, creator: client, kind: 'wasm', digest: hx('m'), security: { mode: 'sampling', n: 2 }, minReputation: 0 }));
       for (let i = 0; i < 4; i++) {
-        l.submit({ type: 'deposit', account: hx('n', i), amount: DEFAULT_PARAMS.minCollateral });
-        l.submit({ type: 'register', node: hx('n', i), collateral: DEFAULT_PARAMS.minCollateral });
-        l.submit({ type: 'subscribe', node: hx('n', i), task, price: 3 });
+        const node = key('n', i);
+        l.submit({ type: 'deposit', account: node, amount: DEFAULT_PARAMS.minCollateral });
+        l.submit(as({ type: 'register', node, collateral: DEFAULT_PARAMS.minCollateral }));
+        l.submit(as({ type: 'subscribe', node, task, price: 3 }));
       }
       const request = hx('req');
-      const sampled = l.submit({ type: 'request', request, task, client, maxPrice: 3 }).effects.find((e) => e.type === 'sampled') as { nodes: string[] };
+      const input = l.putInput(Buffer.from('the input'));
+      const sampled = l.submit(as({ type: 'request', request, task, client, maxPrice: 3, input })).effects.find((e) => e.type === 'sampled') as { nodes: string[] };
       const out = hx('o'), tr = hx('t');
-      for (const n of sampled.nodes) l.submit({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('s', n)) });
+      for (const n of sampled.nodes) l.submit(as({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('s', n)) }));
       // The database refuses to record the closed request: the settling reveal must leave no trace.
       l.db.exec("CREATE TRIGGER no_close BEFORE INSERT ON closed BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END");
       const [first, last] = sampled.nodes;
-      l.submit({ type: 'reveal', request, node: first, outputDigest: out, traceRoot: tr, traceLeaves: 1, salt: hx('s', first) });
+      l.submit(as({ type: 'reveal', request, node: first, outputDigest: out, traceRoot: tr, traceLeaves: 1, salt: hx('s', first) }));
       const before = canonical(l.state);
-      const r = l.submitBatch([{ type: 'deposit', account: client, amount: 5 }, { type: 'reveal', request, node: last, outputDigest: out, traceRoot: tr, traceLeaves: 1, salt: hx('s', last) }]);
+      const lastReveal = as({ type: 'reveal', request, node: last, outputDigest: out, traceRoot: tr, traceLeaves: 1, salt: hx('s', last) });
+      const r = l.submitBatch([{ type: 'deposit', account: client, amount: 5 }, lastReveal]);
       expect(r.map((x) => x.ok)).toEqual([true, false]);
       expect(r[1].ok ? '' : r[1].error.message).toMatch(/refused by test trigger/);
       expect(l.state.requests[request]).toBeDefined();
       expect(l.state.accounts[client]).toBe(JSON.parse(before).accounts[client] + 5);
       expect(l.verify()).toBe(true);
       l.db.exec('DROP TRIGGER no_close');
-      const settled = l.submit({ type: 'reveal', request, node: last, outputDigest: out, traceRoot: tr, traceLeaves: 1, salt: hx('s', last) });
+      // The refused reveal left no nonce behind either: the same signed event goes through now.
+      const settled = l.submit(lastReveal);
       expect(settled.effects.some((e) => e.type === 'settled')).toBe(true);
       expect(l.verify()).toBe(true);
       l.close();

@@ -5,6 +5,9 @@ import { apply, emptyState, commitment, sampleNodes, Trace, DEFAULT_PARAMS, simu
 
 const hx = (...p: (string | number)[]) => blake3(p.join('/')).toString('hex');
 const P = DEFAULT_PARAMS;
+/** The referee genesis names, and a request input digest (the rules only record it). */
+const REF = hx('referee');
+const IN = hx('input');
 
 /** A small world: N nodes subscribed to one sampling task, a funded client. */
 function world(N: number, n: number, minReputation = 0) {
@@ -17,7 +20,7 @@ function world(N: number, n: number, minReputation = 0) {
     effects.push(...t.effects);
     return t.effects;
   };
-  step({ type: 'genesis', params: P, beacon: hx('beacon') });
+  step({ type: 'genesis', params: P, beacon: hx('beacon'), referees: [REF] });
   const nodes = Array.from({ length: N }, (_, i) => hx('node', i));
   const client = hx('client');
   const task = hx('task');
@@ -56,8 +59,10 @@ describe('protocol rules', () => {
   it('agreement settles: the client is charged, nodes paid with the attester surcharge, fee to treasury', () => {
     const w = world(20, 5);
     const before = w.state.accounts[w.client];
-    w.step({ type: 'request', request: hx('r1'), task: w.task, client: w.client, maxPrice: 100, minNodes: 1, entropy: hx('e1') });
+    w.step({ type: 'request', request: hx('r1'), task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('e1') });
     const sampled = w.state.requests[hx('r1')].slots.map((s) => s.node);
+    expect(w.state.requests[hx('r1')].input).toBe(IN);
+    expect(w.state.referees).toEqual([REF]);
     expect(new Set(sampled).size).toBe(5);
     commitReveal(w, hx('r1'), new Map());
     expect(w.state.requests[hx('r1')]).toBeUndefined();
@@ -76,18 +81,18 @@ describe('protocol rules', () => {
     const w = world(4, 10, 50);
     expect(code(() => w.step({ type: 'commit', request: hx('nope'), node: w.nodes[0], commitment: hx('c') }))).toBe('ERR_NOT_FOUND');
     w.step({ type: 'unsubscribe', node: w.nodes[0], task: w.task });
-    const eff = w.step({ type: 'request', request: hx('r'), task: w.task, client: w.client, maxPrice: 100, minNodes: 1, entropy: hx('e') });
+    const eff = w.step({ type: 'request', request: hx('r'), task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('e') });
     const s = eff.find((e) => e.type === 'sampled')!;
     expect(s.type === 'sampled' && s.nodes.length).toBe(3);
     expect(s.type === 'sampled' && s.nodes.includes(w.nodes[0])).toBe(false);
-    expect(code(() => w.step({ type: 'request', request: hx('r2'), task: w.task, client: w.client, maxPrice: 100, minNodes: 4, entropy: hx('e') }))).toBe('ERR_NO_NODES');
-    expect(code(() => w.step({ type: 'request', request: hx('r3'), task: w.task, client: w.client, maxPrice: 99, minNodes: 1, entropy: hx('e') }))).toBe('ERR_NO_NODES');
+    expect(code(() => w.step({ type: 'request', request: hx('r2'), task: w.task, client: w.client, maxPrice: 100, minNodes: 4, input: IN, entropy: hx('e') }))).toBe('ERR_NO_NODES');
+    expect(code(() => w.step({ type: 'request', request: hx('r3'), task: w.task, client: w.client, maxPrice: 99, minNodes: 1, input: IN, entropy: hx('e') }))).toBe('ERR_NO_NODES');
   });
 
   it('a missed commit deadline slashes 10% and samples a replacement; a missed reveal too', () => {
     const w = world(12, 3);
     const request = hx('r');
-    w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, entropy: hx('e') });
+    w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('e') });
     const [a, b, c] = w.state.requests[request].slots.map((s) => s.node);
     w.step({ type: 'commit', request, node: a, commitment: commitment(OUT, honest.root(), a, hx('salt', a)) });
     w.step({ type: 'commit', request, node: b, commitment: commitment(OUT, honest.root(), b, hx('salt', b)) });
@@ -109,7 +114,7 @@ describe('protocol rules', () => {
   it('commit-reveal: hiding (salted, node-bound) and binding (no other opening, copies cannot open)', () => {
     const w = world(10, 3);
     const request = hx('r');
-    w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, entropy: hx('e') });
+    w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('e') });
     const [a, b, c] = w.state.requests[request].slots.map((s) => s.node);
     const ca = commitment(OUT, honest.root(), a, hx('salt', a));
     // Same result, different node or salt: unrelated commitments; nothing about the output shows.
@@ -129,7 +134,7 @@ describe('protocol rules', () => {
     it(`dispute bisection finds the first differing leaf (${k}) of real Merkle traces and slashes the wrong side`, () => {
       const w = world(10, 3);
       const request = hx('r', k);
-      w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, entropy: hx('e', k) });
+      w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('e', k) });
       const [a, b, c] = w.state.requests[request].slots.map((s) => s.node);
       const forged = forgedAt(k);
       const traces = new Map([[c, forged]]);
@@ -153,7 +158,7 @@ describe('protocol rules', () => {
       expect(prefix.reduce((n, p) => (expect(p.start).toBe(n), p.end), 0)).toBe(k);
       for (const p of prefix) expect(p.root).toBe(honest.root(p.start, p.end));
       const before = w.state.nodes[c].collateral;
-      const eff = w.step({ type: 'reexecuted', request, leafHash: honest.leaf(k) });
+      const eff = w.step({ type: 'reexecuted', request, referee: REF, leafHash: honest.leaf(k) });
       expect(eff.find((e) => e.type === 'slashed')).toMatchObject({ node: c, amount: before, reason: 'dispute' });
       expect(w.state.nodes[c].collateral).toBe(0);
       const settled = eff.find((e) => e.type === 'settled')!;
@@ -168,7 +173,7 @@ describe('protocol rules', () => {
   it('a majority that is wrong still loses: the referee decides, not the vote', () => {
     const w = world(10, 3);
     const request = hx('rm');
-    w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, entropy: hx('em') });
+    w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('em') });
     const [a, b, c] = w.state.requests[request].slots.map((s) => s.node);
     const forged = forgedAt(4);
     const traces = new Map([[a, forged], [b, forged]]);
@@ -177,7 +182,12 @@ describe('protocol rules', () => {
       const x = w.state.requests[request].dispute!;
       for (const side of [x.a, x.b]) w.step({ type: 'bisect', request, node: side.nodes[0], ...Object.fromEntries((traces.get(side.nodes[0]) ?? honest).children(x.lo, x.hi).map((v, i) => [i ? 'right' : 'left', v])) });
     }
-    const eff = w.step({ type: 'reexecuted', request, leafHash: honest.leaf(4) });
+    // Only a referee genesis named may judge; a re-execution without a referee is malformed.
+    const before = w.state;
+    expect(code(() => w.step({ type: 'reexecuted', request, referee: hx('impostor'), leafHash: forged.leaf(4) }))).toBe('ERR_NOT_REFEREE');
+    expect(code(() => w.step({ type: 'reexecuted', request, leafHash: forged.leaf(4) }))).toBe('ERR_EVENT');
+    expect(w.state).toBe(before);
+    const eff = w.step({ type: 'reexecuted', request, referee: REF, leafHash: honest.leaf(4) });
     expect(eff.find((e) => e.type === 'settled')).toMatchObject({ outputDigest: OUT, nodes: [c] });
     expect(w.state.nodes[a].collateral + w.state.nodes[b].collateral).toBe(0);
   });
@@ -185,7 +195,7 @@ describe('protocol rules', () => {
   it('a side that misses a bisection deadline loses; different trace lengths go to full re-execution', () => {
     const w = world(10, 2);
     const request = hx('rt');
-    w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, entropy: hx('et') });
+    w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('et') });
     const [a, b] = w.state.requests[request].slots.map((s) => s.node);
     commitReveal(w, request, new Map([[b, forgedAt(2)]]));
     const x = w.state.requests[request].dispute!;
@@ -197,14 +207,14 @@ describe('protocol rules', () => {
     expect(eff.find((e) => e.type === 'settled')).toMatchObject({ nodes: [a] });
 
     const r2 = hx('rl');
-    w.step({ type: 'request', request: r2, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, entropy: hx('el') });
+    w.step({ type: 'request', request: r2, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('el') });
     const [p, q] = w.state.requests[r2].slots.map((s) => s.node);
     const short = Trace.fromLeaves(['x']);
     commitReveal(w, r2, new Map([[q, short]]));
     const re = w.effects.filter((e) => e.type === 'reexecute').pop();
     expect(re).toMatchObject({ mode: 'full', request: r2 });
-    expect(code(() => w.step({ type: 'reexecuted', request: r2, leafHash: honest.leaf(0) }))).toBe('ERR_EVENT');
-    const eff2 = w.step({ type: 'reexecuted', request: r2, outputDigest: OUT, traceRoot: honest.root(), traceLeaves: 12 });
+    expect(code(() => w.step({ type: 'reexecuted', request: r2, referee: REF, leafHash: honest.leaf(0) }))).toBe('ERR_EVENT');
+    const eff2 = w.step({ type: 'reexecuted', request: r2, referee: REF, outputDigest: OUT, traceRoot: honest.root(), traceLeaves: 12 });
     expect(eff2.find((e) => e.type === 'settled')).toMatchObject({ nodes: [p] });
   });
 

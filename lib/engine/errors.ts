@@ -62,6 +62,12 @@ export type AtomaErrorCode =
   | 'ERR_NOT_SAMPLED'
   | 'ERR_LEDGER'
   | 'ERR_DEVNET'
+  // Signed events, referees and request inputs on the ledger (lib/protocol/signing.ts, ledger/)
+  | 'ERR_SIGNATURE'
+  | 'ERR_REPLAY'
+  | 'ERR_NOT_REFEREE'
+  | 'ERR_FAUCET'
+  | 'ERR_TOO_LARGE'
   // WebAssembly functions and confidential requests (lib/wasm/, lib/crypto/)
   | 'ERR_WASM_INVALID'
   | 'ERR_WASM_FORBIDDEN_IMPORT'
@@ -83,7 +89,8 @@ export type AtomaErrorCode =
   | 'ERR_NODE_KEY'
   | 'ERR_FETCH'
   | 'ERR_DIGEST_MISMATCH'
-  | 'ERR_BUSY';
+  | 'ERR_BUSY'
+  | 'ERR_TIMEOUT';
 
 export function fail(code: AtomaErrorCode, message: string): never {
   throw new AtomaError(message, code);

@@ -6,16 +6,23 @@
  * own trace. Byzantine nodes tamper (a forged token and its consistent trace), copy another
  * node's commitment, or stay silent.
  *
+ * Each worker holds its own Ed25519 key (its id is the public key) and signs every event it sends;
+ * the ledger admits nothing else. A request's assignment arrives as the request's input bytes,
+ * read from the ledger (its data-availability store), and is used only if its BLAKE3 digest is the
+ * `input` the client signed.
+ *
  * The engine's CPU path and thread pool are per process (native/cpu/isa.cc, thread_pool.cc), so
  * every worker sets its own path and thread count under a lock shared by all workers (`engineLock`)
  * and holds it while it computes: each node's work really runs on the path it was given.
  */
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { configure, info, type Isa } from '../engine/config.js';
+import { blake3 } from '../engine/hash.js';
 import { loadModel } from '../model/load.js';
 import { LlamaModel } from '../model/llama.js';
 import { commitment } from '../protocol/commitment.js';
+import { rawPublicKey, signEvent, type Signer } from '../protocol/signing.js';
 import { Trace } from '../protocol/trace.js';
 import type { Effect, Event } from '../protocol/types.js';
 import { execute, forge, refereeLeaf, type Assignment, type Execution } from './executor.js';
@@ -23,7 +30,10 @@ import { execute, forge, refereeLeaf, type Assignment, type Execution } from './
 export type Role = 'honest' | 'tamper' | 'copy' | 'silent' | 'referee';
 
 export interface WorkerSetup {
+  /** The node's (or referee's) id: its Ed25519 public key. */
   id: string;
+  /** Its private key, PKCS#8 DER. */
+  key: Uint8Array;
   role: Role;
   isa: Isa;
   threads: number;
@@ -36,8 +46,8 @@ export interface WorkerSetup {
 
 /** Parent -> worker. */
 export type ToWorker =
-  | { t: 'log'; items: { event: Event; effects: Effect[] }[]; assignments: Record<string, Assignment> }
-  | { t: 'reexecute'; request: string; mode: 'leaf' | 'full'; leafIndex: number; assignment: Assignment }
+  | { t: 'log'; items: { event: Event; effects: Effect[] }[]; inputs: Record<string, Uint8Array> }
+  | { t: 'reexecute'; request: string; mode: 'leaf' | 'full'; leafIndex: number; digest: string; input: Uint8Array }
   | { t: 'stop' };
 
 /** Worker -> parent. */
@@ -50,7 +60,18 @@ export type FromWorker =
 const setup = workerData as WorkerSetup;
 const port = parentPort!;
 const send = (m: FromWorker) => port.postMessage(m);
-const submit = (...events: Record<string, unknown>[]) => send({ t: 'submit', events });
+const privateKey = createPrivateKey({ key: Buffer.from(setup.key), format: 'der', type: 'pkcs8' });
+const signer: Signer = { privateKey, publicKey: rawPublicKey(privateKey) };
+if (signer.publicKey !== setup.id) throw new Error(`devnet worker: key does not match id ${setup.id}`);
+/** Every event leaves this worker signed by its key. */
+const submit = (...events: Record<string, unknown>[]) => send({ t: 'submit', events: events.map((e) => signEvent(e, signer)) });
+
+/** The assignment in a request's input bytes, checked against the digest the client signed. */
+function assignmentOf(digest: string, bytes: Uint8Array | undefined): Assignment {
+  if (!bytes) throw new Error(`input ${digest} is not available`);
+  if (blake3(bytes).toString('hex') !== digest) throw new Error(`input ${digest}: the bytes do not hash to it`);
+  return JSON.parse(Buffer.from(bytes).toString('utf8')) as Assignment;
+}
 const lock = new Int32Array(setup.lock);
 
 /** Runs `fn` holding the engine lock, on this node's CPU path and thread count. */
@@ -152,16 +173,19 @@ port.on('message', (m: ToWorker) => {
       return;
     }
     if (m.t === 'log') {
-      for (const [id, a] of Object.entries(m.assignments)) assignments.set(id, a);
-      for (const { event, effects } of m.items) onItem(event, effects);
+      for (const { event, effects } of m.items) {
+        if (event.type === 'request') assignments.set(event.request, assignmentOf(event.input, m.inputs[event.input]));
+        onItem(event, effects);
+      }
       return;
     }
     // The referee: one leaf (or, when the traces cannot be bisected, the whole request).
-    const run = onEngine(() => (m.mode === 'leaf' ? { leafHash: refereeLeaf(model, m.assignment, m.leafIndex) } : execute(model, m.assignment)));
+    const a = assignmentOf(m.digest, m.input);
+    const run = onEngine(() => (m.mode === 'leaf' ? { leafHash: refereeLeaf(model, a, m.leafIndex) } : execute(model, a)));
     const v = run.value;
     submit('leafHash' in v
-      ? { type: 'reexecuted', request: m.request, leafHash: v.leafHash }
-      : { type: 'reexecuted', request: m.request, outputDigest: v.outputDigest, traceRoot: v.traceRoot, traceLeaves: v.leaves.length });
+      ? { type: 'reexecuted', request: m.request, referee: me, leafHash: v.leafHash }
+      : { type: 'reexecuted', request: m.request, referee: me, outputDigest: v.outputDigest, traceRoot: v.traceRoot, traceLeaves: v.leaves.length });
   } catch (e) {
     send({ t: 'error', message: `${setup.role} ${me.slice(0, 8)}: ${(e as Error).stack ?? String(e)}` });
   }

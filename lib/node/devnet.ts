@@ -8,6 +8,11 @@
  * that recomputes one leaf, payment and slashing. The ledger thread is the only writer: workers
  * post events, it applies them in batches (one transaction each) and streams the logged events
  * and effects back to every worker, as the ledger service's WebSocket stream does.
+ *
+ * As on a network of processes that do not trust each other: every participant (node, client,
+ * referee) has its own Ed25519 key, its id is the public key, and it signs every event it sends;
+ * the referee's key is named in genesis; the client stores each request's assignment on the ledger
+ * as the request's input, and nodes check the bytes they get against the digest the client signed.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +24,8 @@ import { AtomaError, fail } from '../engine/errors.js';
 import { blake3, hashFile } from '../engine/hash.js';
 import { packageRoot } from '../engine/native.js';
 import { initModel } from '../model/init.js';
-import { Ledger } from '../protocol/ledger/store.js';
+import { canonical, Ledger } from '../protocol/ledger/store.js';
+import { generateSigner, signEvent, type Signer } from '../protocol/signing.js';
 import { DEFAULT_PARAMS, type Params } from '../protocol/params.js';
 import type { Effect, Event } from '../protocol/types.js';
 import type { Assignment } from './executor.js';
@@ -76,6 +82,9 @@ export interface DevnetReport {
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   seconds: number;
   ledgerEvents: number;
+  /** Logged events signed by their actor (all but genesis, ticks and the faucet's deposits). */
+  signedEvents: number;
+  /** Replay equals state, every logged signature verifies, nonces and inputs are in place. */
   ledgerVerified: boolean;
   modelDigest: string;
   paths: DevnetNode[];
@@ -141,15 +150,20 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
       maxSampleSize: Math.max(DEFAULT_PARAMS.maxSampleSize, o.sample),
       commitMs: 5_000, revealMs: 3_000, bisectRoundMs: 3_000, reexecuteMs: 20_000, ...o.params,
     };
-    const L = ledger = Ledger.open(join(dir, 'ledger.db'), { params });
+    // Every participant's key; the referee's is named in genesis (the court the nodes accept).
+    const clientKey = generateSigner();
+    const refereeKey = generateSigner();
+    const nodeKeys: Signer[] = Array.from({ length: o.nodes }, () => generateSigner());
+    const der = (k: Signer) => new Uint8Array(k.privateKey.export({ type: 'pkcs8', format: 'der' }));
+    const L = ledger = Ledger.open(join(dir, 'ledger.db'), { params, referees: [refereeKey.publicKey], faucet: true });
     const p = L.state.params;
     const run = h('devnet', seed, Date.now(), Math.random());
     const task = h(run, 'task');
-    const client = h(run, 'client');
+    const client = clientKey.publicKey;
     const price = 10;
-    // The client's funds and the task exist before any node subscribes to it.
+    // The client's funds (the devnet faucet) and the task exist before any node subscribes to it.
     L.submit({ type: 'deposit', account: client, amount: 2 ** 49 });
-    L.submit({ type: 'createTask', task, creator: client, kind: 'inference', digest: modelDigest, security: { mode: 'sampling', n: o.sample }, minReputation: 0 });
+    L.submit(signEvent({ type: 'createTask', task, creator: client, kind: 'inference', digest: modelDigest, security: { mode: 'sampling', n: o.sample }, minReputation: 0 }, clientKey));
 
     // Nodes: the first B are byzantine; paths cycle over the CPU's ISAs with 1 and 2 threads.
     const isas = info().isas as Isa[];
@@ -161,11 +175,11 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
     const setups: WorkerSetup[] = [];
     for (let i = 0; i < o.nodes; i++) {
       const role: Role = i < o.byzantine ? (behavior === 'mixed' ? kinds[i % 3] : behavior) : 'honest';
-      const id = h(run, 'node', i);
+      const id = nodeKeys[i].publicKey;
       roles.set(id, role);
-      setups.push({ id, role, isa: isas[i % isas.length], threads: 1 + (Math.floor(i / isas.length) % 2), modelPath, task, price, collateral: p.minCollateral, lock });
+      setups.push({ id, key: der(nodeKeys[i]), role, isa: isas[i % isas.length], threads: 1 + (Math.floor(i / isas.length) % 2), modelPath, task, price, collateral: p.minCollateral, lock });
     }
-    setups.push({ id: h(run, 'referee'), role: 'referee', isa: isas[0], threads: 1, modelPath, task, price, collateral: 0, lock });
+    setups.push({ id: refereeKey.publicKey, key: der(refereeKey), role: 'referee', isa: isas[0], threads: 1, modelPath, task, price, collateral: 0, lock });
     const byz = (n: string) => roles.get(n) !== 'honest';
 
     // Metrics.
@@ -174,15 +188,15 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
       requests: 0, settled: 0, failed: 0, refused: 0, disputes: 0, disputesWonByHonest: 0, falseDisputes: 0, leafDisputes: 0,
       tamperedSettled: 0, settledWithoutHonest: 0, timeouts: 0, slashes: 0, slashedAmount: 0, byzantineSlashed: 0, honestSlashed: 0,
       payments: 0, paidAmount: 0, honestDisagreements: 0, crossPathAgreements: 0, pathMismatches: 0, executions: 0,
-      latencyMs: { p50: 0, p90: 0, p99: 0, max: 0 }, seconds: 0, ledgerEvents: 0, ledgerVerified: false, modelDigest, paths, errors: [],
+      latencyMs: { p50: 0, p90: 0, p99: 0, max: 0 }, seconds: 0, ledgerEvents: 0, signedEvents: 0, ledgerVerified: false, modelDigest, paths, errors: [],
     };
     const byzSlashed = new Set<string>();
     const honestSlashed = new Set<string>();
     const latencies: number[] = [];
     interface Open { started: number; reveals: Map<string, string> }
     const open = new Map<string, Open>();
-    const assignmentOf = new Map<string, Assignment>();
-    let newAssignments: Record<string, Assignment> = {};
+    /** Each open request's input digest (the assignment is on the ledger under it). */
+    const inputOf = new Map<string, string>();
     let nextQ = 0;
     let done = 0;
     let finish!: () => void;
@@ -210,7 +224,11 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
             if (x.winner.length > 0 && !x.winner.some(byz)) r.disputesWonByHonest++;
             break;
           case 'reexecute':
-            referee().postMessage({ t: 'reexecute', request: x.request, mode: x.mode, leafIndex: x.leafIndex, assignment: assignmentOf.get(x.request)! } satisfies ToWorker);
+          {
+            // The referee reads the request's input from the ledger, like the nodes.
+            const digest = inputOf.get(x.request)!;
+            referee().postMessage({ t: 'reexecute', request: x.request, mode: x.mode, leafIndex: x.leafIndex, digest, input: L.getInput(digest)! } satisfies ToWorker);
+          }
             break;
           case 'slashed':
             r.slashes++;
@@ -242,7 +260,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
             if (new Set(honest.map(([, d]) => d)).size > 1) r.honestDisagreements++;
             else if (new Set(honest.map(([n]) => pathKey.get(n))).size > 1) r.crossPathAgreements++;
             open.delete(x.request.id);
-            assignmentOf.delete(x.request.id);
+            inputOf.delete(x.request.id);
             closeOne();
             break;
           }
@@ -255,8 +273,10 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
     let scheduled = false;
     const broadcast = (items: { event: Event; effects: Effect[] }[]) => {
       if (items.length === 0) return;
-      const m: ToWorker = { t: 'log', items, assignments: newAssignments };
-      newAssignments = {};
+      // The inputs of the requests in this batch travel with it, as a node would fetch them (GET /inputs).
+      const inputs: Record<string, Uint8Array> = {};
+      for (const { event } of items) if (event.type === 'request') inputs[event.input] = L.getInput(event.input)!;
+      const m: ToWorker = { t: 'log', items, inputs };
       for (const w of workers) w.postMessage(m);
     };
     const flush = () => {
@@ -270,14 +290,16 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
         if (res.ok) {
           items.push({ event: res.event, effects: res.effects });
           observe(res.event, res.effects);
-        } else if (batch[i].type === 'register' || batch[i].type === 'subscribe') {
-          if (r.errors.length < 10) r.errors.push(`${String(batch[i].type)} refused: ${res.error.code} ${res.error.message}`);
         } else if (batch[i].type === 'request') {
           if (r.errors.length < 10) r.errors.push(`request refused: ${res.error.code} ${res.error.message}`);
           // Refused (no eligible nodes): the client gives up on it.
           r.refused++;
           open.delete(batch[i].request as string);
+          inputOf.delete(batch[i].request as string);
           closeOne();
+        } else if (batch[i].type === 'register' || batch[i].type === 'subscribe' || ['ERR_SIGNATURE', 'ERR_REPLAY', 'ERR_NOT_REFEREE', 'ERR_FAUCET'].includes(res.error.code)) {
+          // Never expected: every participant signs with its own key and a fresh nonce.
+          if (r.errors.length < 10) r.errors.push(`${String(batch[i].type)} refused: ${res.error.code} ${res.error.message}`);
         }
       });
       broadcast(items);
@@ -294,11 +316,12 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
       const request = h(run, 'request', q);
       const words = blake3(`devnet prompt/${seed}/${q}`, { length: 64 });
       const a: Assignment = { prompt: Array.from({ length: 4 + (words[0] % 5) }, (_, i) => words[i + 1] % 480), maxTokens, seed: seed * 1_000_003 + q, temperature: 0.8 };
-      assignmentOf.set(request, a);
-      newAssignments[request] = a;
+      // The input is the assignment's canonical JSON, stored on the ledger before the request names it.
+      const input = L.putInput(Buffer.from(canonical(a), 'utf8'));
+      inputOf.set(request, input);
       open.set(request, { started: performance.now(), reveals: new Map() });
       r.requests++;
-      post({ type: 'request', request, task, client, maxPrice: price, minNodes: 1 });
+      post(signEvent({ type: 'request', request, task, client, maxPrice: price, minNodes: 1, input }, clientKey));
     };
     function closeOne() {
       done++;
@@ -354,6 +377,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
     r.byzantineSlashed = byzSlashed.size;
     r.honestSlashed = honestSlashed.size;
     r.ledgerEvents = L.state.seq;
+    for (let from = 0; from < L.state.seq; from += 1000) r.signedEvents += L.events(from, 1000).filter((x) => 'sig' in x.event).length;
     r.ledgerVerified = L.verify();
     r.seconds = (performance.now() - t0) / 1000;
     paths.sort((a, b) => setups.findIndex((s) => s.id === a.id) - setups.findIndex((s) => s.id === b.id));

@@ -3,9 +3,10 @@ export { apply, applyInPlace, emptyState, eligibleNodes, escrowFor, payment, nex
 export { sampleNodes, sampleSorted } from './sampling.js';
 export { commitment } from './commitment.js';
 export { Trace, splitPoint, interiorHash } from './trace.js';
-export { validateEvent, MAX_ATTESTATION } from './validate.js';
+export { validateEvent, MAX_ATTESTATION, MAX_REFEREES } from './validate.js';
+export { signEvent, checkSignature, preverifyEvent, eventDigest, canonicalJson, actorOf, generateSigner, signerFromSeed, rawPublicKey, EVENT_SIGNATURE_CONTEXT, type Signer } from './signing.js';
 export { DEFAULT_PARAMS, type Params } from './params.js';
-export { Ledger, type LedgerOptions, type SubmitResult } from './ledger/store.js';
+export { Ledger, MAX_INPUT, type LedgerOptions, type SubmitResult } from './ledger/store.js';
 export { serveLedger, type LedgerService, type ServiceOptions } from './ledger/service.js';
 export { LedgerClient, type ClientEvent } from './ledger/client.js';
 export { LedgerKeyDirectory, ServiceKeyDirectory, publishKeyEvent } from './ledger/keys.js';

@@ -26,7 +26,7 @@ export const MAX_KEYS_PER_NODE = 8;
 
 /** The state before genesis: no params yet. */
 export function emptyState(): State {
-  return { params: { ...DEFAULT_PARAMS }, seq: 0, time: 0, beacon: '0'.repeat(64), treasury: 0, minted: 0, accounts: {}, nodes: {}, tasks: {}, requests: {}, keys: {} };
+  return { params: { ...DEFAULT_PARAMS }, seq: 0, time: 0, beacon: '0'.repeat(64), treasury: 0, minted: 0, accounts: {}, nodes: {}, tasks: {}, requests: {}, keys: {}, referees: [] };
 }
 
 /** beacon' = BLAKE3-derive-key(BEACON_CONTEXT, beacon || entropy): each draw of fresh entropy advances the chain. */
@@ -156,7 +156,7 @@ function sideKey(s: Slot): string {
 }
 
 type TableName = 'accounts' | 'nodes' | 'tasks' | 'requests' | 'keys';
-const FIELDS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted', 'accounts', 'nodes', 'tasks', 'requests', 'keys'] as const;
+const FIELDS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted', 'accounts', 'nodes', 'tasks', 'requests', 'keys', 'referees'] as const;
 
 /** A row one event wrote: the ledger stores exactly these (a missing row was deleted). */
 export interface Change { table: TableName; id: Hex32 }
@@ -188,8 +188,8 @@ class Draft {
   private readonly saved: Pick<State, (typeof FIELDS)[number]>;
   constructor(base: State, readonly at: number, private readonly inPlace: boolean) {
     this.s = inPlace ? base : { ...base };
-    const { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests, keys } = base;
-    this.saved = { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests, keys };
+    const { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests, keys, referees } = base;
+    this.saved = { params, seq, time, beacon, treasury, minted, accounts, nodes, tasks, requests, keys, referees };
   }
   get p(): Params {
     return this.s.params;
@@ -362,7 +362,7 @@ function run(state: State, input: unknown, inPlace: boolean): Draft {
   const d = new Draft(state, e.at, inPlace);
   try {
     if (e.type === 'genesis') {
-      Object.assign(d.s, emptyState(), { params: { ...e.params }, beacon: e.beacon });
+      Object.assign(d.s, emptyState(), { params: { ...e.params }, beacon: e.beacon, referees: [...e.referees] });
       // Rows of the old (empty) tables are dropped with them: journal none, restore the tables on undo.
     } else {
       handle(d, e);
@@ -485,7 +485,7 @@ function openRequest(d: Draft, e: Extract<Event, { type: 'request' }>): void {
   const nodes = sampleSorted(beacon, e.request, eligible, n, 0);
   const deadline = d.at + d.p.commitMs;
   d.setRequest({
-    id: e.request, task: task.id, client: e.client, maxPrice: e.maxPrice, escrow, beacon, requested: want,
+    id: e.request, task: task.id, client: e.client, maxPrice: e.maxPrice, escrow, input: e.input, beacon, requested: want,
     slots: nodes.map((node) => ({ node, price: s.nodes[node].subscriptions[task.id], status: 'committing', deadline })),
     drawn: nodes, replacements: 0, phase: 'commit', createdAt: d.at, challengers: [], losers: [], rewardPool: 0,
   });
@@ -588,6 +588,8 @@ function bisect(d: Draft, e: Extract<Event, { type: 'bisect' }>): void {
 }
 
 function reexecuted(d: Draft, e: Extract<Event, { type: 'reexecuted' }>): void {
+  // The referee is the court: only a key genesis named may judge (its signature is checked on admission).
+  if (!d.s.referees.includes(e.referee)) fail('ERR_NOT_REFEREE', `reexecuted: ${e.referee} is not a referee named by genesis`);
   const r = d.request(e.request);
   const x = r.dispute;
   if (r.phase !== 'dispute' || !x || x.stage !== 'reexecute') fail('ERR_PHASE', `request ${r.id} is not waiting for a re-execution`);

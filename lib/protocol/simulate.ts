@@ -85,7 +85,10 @@ export function simulate(o: SimulationOptions): SimulationReport {
     }
     return t.effects;
   };
-  step({ type: 'genesis', params, beacon: h('beacon', seed) });
+  // The referee: the court the nodes' disputes go to (its id as genesis names it; the rules do not
+  // check signatures, the ledger does on admission, so the simulator needs no keys).
+  const referee = h('referee', seed);
+  step({ type: 'genesis', params, beacon: h('beacon', seed), referees: [referee] });
   const ids = Array.from({ length: o.nodes }, (_, i) => h('node', seed, i));
   const byz = new Map<Hex32, Behavior>();
   const index = new Map(ids.map((id, i) => [id, i]));
@@ -132,7 +135,7 @@ export function simulate(o: SimulationOptions): SimulationReport {
         if (x.type === 'closed') open = false;
       }
     };
-    watch(step({ type: 'request', request, task, client, maxPrice: 10, minNodes: 1, entropy: h('entropy', seed, q) }));
+    watch(step({ type: 'request', request, task, client, maxPrice: 10, minNodes: 1, input: h('input', request), entropy: h('entropy', seed, q) }));
     r.requests++;
     for (let guard = 0; open && guard < 10_000; guard++) {
       const req = state.requests[request];
@@ -168,9 +171,9 @@ export function simulate(o: SimulationOptions): SimulationReport {
           }
         } else if (x.mode === 'leaf') {
           // The referee re-executes one leaf: here, the honest function of the request.
-          watch(step({ type: 'reexecuted', request, leafHash: honest.leaf(x.lo) }));
+          watch(step({ type: 'reexecuted', request, referee, leafHash: honest.leaf(x.lo) }));
         } else {
-          watch(step({ type: 'reexecuted', request, outputDigest: out.honest.output, traceRoot: out.honest.root, traceLeaves: L }));
+          watch(step({ type: 'reexecuted', request, referee, outputDigest: out.honest.output, traceRoot: out.honest.root, traceLeaves: L }));
         }
       }
       if (!open) break;

@@ -83,6 +83,8 @@ export interface RequestRecord {
   client: Hex32;
   maxPrice: number;
   escrow: number;
+  /** BLAKE3 of the request's input bytes, stored on the ledger (Ledger.putInput, POST /inputs). */
+  input: Hex32;
   /** The beacon this request's sample was drawn from (ledger beacon mixed with fresh entropy). */
   beacon: Hex32;
   requested: number;
@@ -134,23 +136,35 @@ export interface State {
   requests: Record<Hex32, RequestRecord>;
   /** Node id -> its published keys, oldest first (at most MAX_KEYS_PER_NODE). */
   keys: Record<Hex32, KeyRecord[]>;
+  /** Ed25519 public keys of the referees named by genesis: only they may post `reexecuted`. */
+  referees: Hex32[];
 }
 
-/** Inputs. `at` (ms) and `entropy` are stamped by the ledger, never taken from a client. */
+/**
+ * The signature a participant puts on its event (lib/protocol/signing.ts): a fresh nonce and an
+ * Ed25519 signature by the event's actor id. The ledger checks both when it admits the event and
+ * logs them with it; the rules themselves ignore them.
+ */
+export interface Signed { nonce?: string; sig?: string }
+
+/**
+ * Inputs. `at` (ms) and `entropy` are stamped by the ledger, never taken from a client. Ids of
+ * actors (node, client, creator, referee) are Ed25519 public keys.
+ */
 export type Event =
-  | { type: 'genesis'; at: number; params: Params; beacon: Hex32 }
-  | { type: 'deposit'; at: number; account: Hex32; amount: number }
-  | { type: 'register'; at: number; node: Hex32; collateral: number }
-  | { type: 'addCollateral'; at: number; node: Hex32; amount: number }
-  | { type: 'createTask'; at: number; task: Hex32; creator: Hex32; kind: TaskKind; digest: Hex32; security: Security; minReputation: number }
-  | { type: 'subscribe'; at: number; node: Hex32; task: Hex32; price: number }
-  | { type: 'unsubscribe'; at: number; node: Hex32; task: Hex32 }
-  | { type: 'publishKey'; at: number; node: Hex32; keyId: string; publicKey: Hex32; notBefore: number; notAfter: number; attestation?: string }
-  | { type: 'request'; at: number; request: Hex32; task: Hex32; client: Hex32; maxPrice: number; minNodes: number; entropy: Hex32 }
-  | { type: 'commit'; at: number; request: Hex32; node: Hex32; commitment: Hex32 }
-  | { type: 'reveal'; at: number; request: Hex32; node: Hex32; outputDigest: Hex32; traceRoot: Hex32; traceLeaves: number; salt: Hex32 }
-  | { type: 'bisect'; at: number; request: Hex32; node: Hex32; left: Hex32; right: Hex32 }
-  | { type: 'reexecuted'; at: number; request: Hex32; leafHash?: Hex32; outputDigest?: Hex32; traceRoot?: Hex32; traceLeaves?: number }
+  | { type: 'genesis'; at: number; params: Params; beacon: Hex32; referees: Hex32[] }
+  | ({ type: 'deposit'; at: number; account: Hex32; amount: number } & Signed)
+  | ({ type: 'register'; at: number; node: Hex32; collateral: number } & Signed)
+  | ({ type: 'addCollateral'; at: number; node: Hex32; amount: number } & Signed)
+  | ({ type: 'createTask'; at: number; task: Hex32; creator: Hex32; kind: TaskKind; digest: Hex32; security: Security; minReputation: number } & Signed)
+  | ({ type: 'subscribe'; at: number; node: Hex32; task: Hex32; price: number } & Signed)
+  | ({ type: 'unsubscribe'; at: number; node: Hex32; task: Hex32 } & Signed)
+  | ({ type: 'publishKey'; at: number; node: Hex32; keyId: string; publicKey: Hex32; notBefore: number; notAfter: number; attestation?: string } & Signed)
+  | ({ type: 'request'; at: number; request: Hex32; task: Hex32; client: Hex32; maxPrice: number; minNodes: number; input: Hex32; entropy: Hex32 } & Signed)
+  | ({ type: 'commit'; at: number; request: Hex32; node: Hex32; commitment: Hex32 } & Signed)
+  | ({ type: 'reveal'; at: number; request: Hex32; node: Hex32; outputDigest: Hex32; traceRoot: Hex32; traceLeaves: number; salt: Hex32 } & Signed)
+  | ({ type: 'bisect'; at: number; request: Hex32; node: Hex32; left: Hex32; right: Hex32 } & Signed)
+  | ({ type: 'reexecuted'; at: number; request: Hex32; referee: Hex32; leafHash?: Hex32; outputDigest?: Hex32; traceRoot?: Hex32; traceLeaves?: number } & Signed)
   | { type: 'beacon'; at: number; entropy: Hex32 }
   | { type: 'tick'; at: number };
 

@@ -10,34 +10,45 @@ import { isHex32 } from './ids.js';
 import { MAX_AMOUNT, type Params, DEFAULT_PARAMS } from './params.js';
 import type { Event, EventType } from './types.js';
 
-type FieldKind = 'hex' | 'amount' | 'count' | 'time' | 'kind' | 'security' | 'params' | 'keyId' | 'attestation';
+type FieldKind = 'hex' | 'amount' | 'count' | 'time' | 'kind' | 'security' | 'params' | 'keyId' | 'attestation' | 'referees' | 'nonce' | 'sig';
 
 /** Longest attestation a publishKey event may carry (characters): evidence is small, the log is forever. */
 export const MAX_ATTESTATION = 4096;
 const KEY_ID = /^[0-9a-f]{32}$/;
 /** Base64 (standard or url-safe, padded or not) or hex: opaque text the ledger does not interpret. */
 const ATTESTATION = /^[A-Za-z0-9+/_=-]+$/;
+/** Most referee keys a genesis may name (the court is small; the list is in every replay). */
+export const MAX_REFEREES = 64;
+const NONCE = /^[0-9a-f]{32}$/;
+const SIG = /^[0-9a-f]{128}$/;
+/** The signature fields (lib/protocol/signing.ts) every participant event may carry. */
+const SIGNED = { nonce: 'nonce', sig: 'sig' } as const;
 
 const FIELDS: Record<EventType, Record<string, FieldKind>> = {
-  genesis: { params: 'params', beacon: 'hex' },
-  deposit: { account: 'hex', amount: 'amount' },
-  register: { node: 'hex', collateral: 'amount' },
-  addCollateral: { node: 'hex', amount: 'amount' },
-  createTask: { task: 'hex', creator: 'hex', kind: 'kind', digest: 'hex', security: 'security', minReputation: 'count' },
-  subscribe: { node: 'hex', task: 'hex', price: 'amount' },
-  unsubscribe: { node: 'hex', task: 'hex' },
-  publishKey: { node: 'hex', keyId: 'keyId', publicKey: 'hex', notBefore: 'time', notAfter: 'time', attestation: 'attestation' },
-  request: { request: 'hex', task: 'hex', client: 'hex', maxPrice: 'amount', minNodes: 'count', entropy: 'hex' },
-  commit: { request: 'hex', node: 'hex', commitment: 'hex' },
-  reveal: { request: 'hex', node: 'hex', outputDigest: 'hex', traceRoot: 'hex', traceLeaves: 'count', salt: 'hex' },
-  bisect: { request: 'hex', node: 'hex', left: 'hex', right: 'hex' },
-  reexecuted: { request: 'hex', leafHash: 'hex', outputDigest: 'hex', traceRoot: 'hex', traceLeaves: 'count' },
+  genesis: { params: 'params', beacon: 'hex', referees: 'referees' },
+  deposit: { account: 'hex', amount: 'amount', ...SIGNED },
+  register: { node: 'hex', collateral: 'amount', ...SIGNED },
+  addCollateral: { node: 'hex', amount: 'amount', ...SIGNED },
+  createTask: { task: 'hex', creator: 'hex', kind: 'kind', digest: 'hex', security: 'security', minReputation: 'count', ...SIGNED },
+  subscribe: { node: 'hex', task: 'hex', price: 'amount', ...SIGNED },
+  unsubscribe: { node: 'hex', task: 'hex', ...SIGNED },
+  publishKey: { node: 'hex', keyId: 'keyId', publicKey: 'hex', notBefore: 'time', notAfter: 'time', attestation: 'attestation', ...SIGNED },
+  request: { request: 'hex', task: 'hex', client: 'hex', maxPrice: 'amount', minNodes: 'count', input: 'hex', entropy: 'hex', ...SIGNED },
+  commit: { request: 'hex', node: 'hex', commitment: 'hex', ...SIGNED },
+  reveal: { request: 'hex', node: 'hex', outputDigest: 'hex', traceRoot: 'hex', traceLeaves: 'count', salt: 'hex', ...SIGNED },
+  bisect: { request: 'hex', node: 'hex', left: 'hex', right: 'hex', ...SIGNED },
+  reexecuted: { request: 'hex', referee: 'hex', leafHash: 'hex', outputDigest: 'hex', traceRoot: 'hex', traceLeaves: 'count', ...SIGNED },
   beacon: { entropy: 'hex' },
   tick: {},
 };
 
-/** Fields that may be left out. */
-const OPTIONAL = new Set(['reexecuted.leafHash', 'reexecuted.outputDigest', 'reexecuted.traceRoot', 'reexecuted.traceLeaves', 'request.minNodes', 'publishKey.attestation']);
+/**
+ * Fields that may be left out. A signature (nonce, sig) is optional for the rules: whether an
+ * event must be signed is decided when the ledger admits it (ledger/store.ts, signing.ts), so the
+ * rules, the simulator and a replay run the same on signed and unsigned logs.
+ */
+const OPTIONAL = new Set(['reexecuted.leafHash', 'reexecuted.outputDigest', 'reexecuted.traceRoot', 'reexecuted.traceLeaves', 'request.minNodes', 'publishKey.attestation', 'genesis.referees',
+  ...Object.entries(FIELDS).flatMap(([t, f]) => ('sig' in f ? [`${t}.nonce`, `${t}.sig`] : []))]);
 
 /** Fields the ledger stamps; a client never sends them. */
 export const STAMPED: Partial<Record<EventType, string[]>> = { request: ['entropy'], beacon: ['entropy'], genesis: ['beacon'] };
@@ -99,6 +110,19 @@ function checkField(type: string, name: string, kind: FieldKind, v: unknown): un
     case 'keyId':
       if (typeof v !== 'string' || !KEY_ID.test(v)) fail('ERR_EVENT', `${where} must be 32 lowercase hex digits`);
       return v;
+    case 'referees': {
+      if (!Array.isArray(v) || v.length > MAX_REFEREES) fail('ERR_EVENT', `${where} must be a list of at most ${MAX_REFEREES} Ed25519 public keys`);
+      for (const k of v) if (!isHex32(k)) fail('ERR_EVENT', `${where} entries must be 64 lowercase hex digits`);
+      if (new Set(v).size !== v.length) fail('ERR_EVENT', `${where} names a referee twice`);
+      return [...v];
+    }
+    // A malformed signature is a signature problem, whatever stage finds it.
+    case 'nonce':
+      if (typeof v !== 'string' || !NONCE.test(v)) fail('ERR_SIGNATURE', `${where} must be 32 lowercase hex digits`);
+      return v;
+    case 'sig':
+      if (typeof v !== 'string' || !SIG.test(v)) fail('ERR_SIGNATURE', `${where} must be 128 lowercase hex digits (an Ed25519 signature)`);
+      return v;
     case 'attestation':
       if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ATTESTATION || !ATTESTATION.test(v)) {
         fail('ERR_EVENT', `${where} must be 1..${MAX_ATTESTATION} characters of base64 or hex`);
@@ -146,5 +170,6 @@ export function validateEvent(input: unknown, { stamped = true } = {}): Event {
     if ((out.notAfter as number) <= (out.notBefore as number)) fail('ERR_EVENT', 'publishKey.notAfter must be after notBefore');
   }
   if (type === 'request' && out.minNodes === undefined) out.minNodes = 1;
+  if (type === 'genesis' && out.referees === undefined) out.referees = [];
   return out as unknown as Event;
 }

@@ -52,7 +52,7 @@ function table(r: DevnetReport): string {
     ['payments', `${r.payments} (${r.paidAmount} units)`],
     ['honest disagreements', r.honestDisagreements], ['cross-path agreements', r.crossPathAgreements],
     ['latency p50 / p90 / p99', `${r.latencyMs.p50.toFixed(0)} / ${r.latencyMs.p90.toFixed(0)} / ${r.latencyMs.p99.toFixed(0)} ms`],
-    ['executions', r.executions], ['ledger events', `${r.ledgerEvents} (replay ${r.ledgerVerified ? 'verified' : 'DIFFERS'})`],
+    ['executions', r.executions], ['ledger events', `${r.ledgerEvents}, ${r.signedEvents} signed (replay and signatures ${r.ledgerVerified ? 'verified' : 'DIFFER'})`],
     ['node paths', r.paths.map((p) => `${p.isa}/${p.threads}t${p.role === 'honest' ? '' : ` (${p.role})`}`).join(', ')],
     ['seconds', r.seconds.toFixed(2)],
   ];

@@ -5,10 +5,11 @@
 import http from 'node:http';
 import { WebSocket } from 'ws';
 import { AtomaError, fail } from '../../engine/errors.js';
+import { blake3 } from '../../engine/hash.js';
 import { isHex32 } from '../ids.js';
 import type { Effect, Event, KeyRecord } from '../types.js';
 
-/** An event as a client sends it: the ledger stamps `at` and any entropy. */
+/** An event as a client sends it (signed with signing.ts signEvent): the ledger stamps `at` and any entropy. */
 export type ClientEvent = { type: Event['type'] } & Record<string, unknown>;
 
 export interface StreamItem { seq: number; event: Event; effects: Effect[] }
@@ -16,7 +17,8 @@ export interface StreamItem { seq: number; event: Event; effects: Effect[] }
 /**
  * @example
  * const c = new LedgerClient('http://127.0.0.1:7070');
- * const { seq, effects } = await c.submit({ type: 'deposit', account, amount: 1000 });
+ * const { seq, effects } = await c.submit(signEvent({ type: 'register', node: key.publicKey, collateral }, key));
+ * const input = await c.putInput(bytes);   // the request's `input`
  * const stop = c.stream(0, (item) => console.log(item.seq, item.event.type));
  */
 export class LedgerClient {
@@ -53,6 +55,51 @@ export class LedgerClient {
       req.on('error', (e) => reject(new AtomaError(`ledger ${method} ${path}: ${e.message}`, 'ERR_IO')));
       req.end(text);
     });
+  }
+
+  /** One raw-bytes exchange (request inputs): the reply body, or the service's typed error. */
+  private raw(method: 'GET' | 'POST', path: string, body?: Uint8Array): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(new URL(path, this.base), {
+        method, agent: this.agent,
+        headers: body === undefined ? {} : { 'content-type': 'application/octet-stream', 'content-length': body.byteLength },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          if (res.statusCode === 200) return resolve(bytes);
+          let error: { code?: string; message?: string } | undefined;
+          try {
+            error = (JSON.parse(bytes.toString('utf8')) as { error?: { code: string; message: string } }).error;
+          } catch { /* not JSON: reported below */ }
+          reject(new AtomaError(error?.message ?? `ledger ${method} ${path}: HTTP ${res.statusCode}`, error?.code ?? 'ERR_LEDGER'));
+        });
+        res.on('error', reject);
+      });
+      req.on('error', (e) => reject(new AtomaError(`ledger ${method} ${path}: ${e.message}`, 'ERR_IO')));
+      req.end(body);
+    });
+  }
+
+  /**
+   * Stores a request input on the ledger; resolves with its BLAKE3 digest (checked against the
+   * digest of the bytes sent), the `input` field of the request that uses it.
+   */
+  async putInput(bytes: Uint8Array): Promise<string> {
+    if (!(bytes instanceof Uint8Array)) throw new AtomaError('putInput: bytes must be a Uint8Array', 'ERR_ARGUMENT');
+    const want = blake3(bytes).toString('hex');
+    const reply = JSON.parse((await this.raw('POST', '/inputs', bytes)).toString('utf8')) as { digest?: unknown };
+    if (reply.digest !== want) throw new AtomaError(`ledger service: stored input under ${String(reply.digest)}, expected ${want}`, 'ERR_DIGEST_MISMATCH');
+    return want;
+  }
+
+  /** A stored request input; rejects with ERR_NOT_FOUND when absent, ERR_DIGEST_MISMATCH when the bytes are not the digest's. */
+  async getInput(digest: string): Promise<Buffer> {
+    if (!isHex32(digest)) throw new AtomaError('getInput: an input digest is 64 lowercase hex digits', 'ERR_EVENT');
+    const bytes = await this.raw('GET', `/inputs/${digest}`);
+    if (blake3(bytes).toString('hex') !== digest) throw new AtomaError(`ledger service: input ${digest} came back with other bytes`, 'ERR_DIGEST_MISMATCH');
+    return bytes;
   }
 
   /** Submits one event; resolves once it is durable, rejects with the ledger's typed error. */

@@ -14,12 +14,13 @@ import type { Attestation } from '../../crypto/attestation.js';
 import type { KeyDirectory, NodeKeyRecord } from '../../crypto/directory.js';
 import { isHex32 } from '../ids.js';
 import { MAX_KEYS_PER_NODE } from '../machine.js';
+import { signEvent, type Signer } from '../signing.js';
 import type { KeyRecord } from '../types.js';
 import { validateEvent } from '../validate.js';
 import type { ClientEvent, LedgerClient } from './client.js';
 import type { Ledger } from './store.js';
 
-/** The `publishKey` event (without `at`, which the ledger stamps) for a directory record. */
+/** The `publishKey` event (without `at`, which the ledger stamps) for a directory record, unsigned: the ledger admits it signed by the node (signing.ts signEvent). */
 export function publishKeyEvent(record: NodeKeyRecord): ClientEvent {
   if (typeof record?.publicKey !== 'string') fail('ERR_EVENT', 'publishKey: publicKey must be the base64 of a raw X25519 key');
   const raw = Buffer.from(record.publicKey, 'base64');
@@ -27,6 +28,15 @@ export function publishKeyEvent(record: NodeKeyRecord): ClientEvent {
   const e: ClientEvent = { type: 'publishKey', node: record.nodeId, keyId: record.keyId, publicKey: raw.toString('hex'), notBefore: record.notBefore, notAfter: record.notAfter };
   if (record.attestation !== undefined) e.attestation = Buffer.from(JSON.stringify(record.attestation)).toString('base64');
   return e;
+}
+
+/** The publishKey event for a record, signed by the node (its id is the signer's public key). */
+function signedPublishKey(record: NodeKeyRecord, signer: Signer | undefined): ClientEvent {
+  const e = publishKeyEvent(record);
+  if (!isHex32(e.node)) fail('ERR_EVENT', 'publishKey.node must be 64 lowercase hex digits');
+  if (!signer) fail('ERR_SIGNATURE', 'publishKey: this key directory has no signer (pass the node key to publish)');
+  if (signer.publicKey !== record.nodeId) fail('ERR_SIGNATURE', `publishKey: the signer ${signer.publicKey} is not node ${String(record.nodeId)}`);
+  return signEvent(e, signer);
 }
 
 /** An attestation as the directory hands it back, or undefined when the text is not one for this key. */
@@ -82,15 +92,16 @@ async function publishOnce(submit: () => Promise<unknown>, stored: () => Promise
  * Node keys on the embedded SQLite ledger.
  *
  * @example
- * const dir = new LedgerKeyDirectory(Ledger.open('atoma.db'));
+ * const dir = new LedgerKeyDirectory(Ledger.open('atoma.db'), nodeKey);   // nodeKey.publicKey === nodeId
  * await dir.publish({ nodeId, ...ring.rotate() });
  * const key = await dir.lookup(nodeId); // seal(body, key!)
  */
 export class LedgerKeyDirectory implements KeyDirectory {
-  constructor(private readonly ledger: Ledger) {}
+  /** `signer`: the node's key, needed to publish (a lookup needs none). */
+  constructor(private readonly ledger: Ledger, private readonly signer?: Signer) {}
 
   async publish(record: NodeKeyRecord): Promise<void> {
-    const e = publishKeyEvent(record);
+    const e = signedPublishKey(record, this.signer);
     await publishOnce(async () => this.ledger.submit(e), async () => this.ledger.state.keys[record.nodeId] ?? [], record);
   }
 
@@ -117,10 +128,11 @@ export class LedgerKeyDirectory implements KeyDirectory {
  * const key = await dir.lookup(nodeId);
  */
 export class ServiceKeyDirectory implements KeyDirectory {
-  constructor(private readonly client: LedgerClient) {}
+  /** `signer`: the node's key, needed to publish (a lookup needs none). */
+  constructor(private readonly client: LedgerClient, private readonly signer?: Signer) {}
 
   async publish(record: NodeKeyRecord): Promise<void> {
-    const e = publishKeyEvent(record);
+    const e = signedPublishKey(record, this.signer);
     await publishOnce(() => this.client.submit(e), () => this.fetch(record.nodeId), record);
   }
 

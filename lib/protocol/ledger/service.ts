@@ -2,7 +2,9 @@
  * The local ledger service: the embedded ledger behind JSON over HTTP and a WebSocket event
  * stream, so separate node and client processes can share one ledger. Loopback by default.
  *
- *   POST /events          one event (JSON, <= 64 KiB)  -> {seq, effects} | {error: {code, message}}
+ *   POST /events          one signed event (JSON, <= 64 KiB) -> {seq, effects} | {error: {code, message}}
+ *   POST /inputs          raw request input bytes (<= 1 MiB)  -> {digest} (BLAKE3, the request's `input`)
+ *   GET  /inputs/DIGEST   the stored bytes (application/octet-stream); 404 ERR_NOT_FOUND when absent
  *   GET  /state           ledger summary (seq, time, beacon, treasury, counts, params)
  *   GET  /nodes/ID, /tasks/ID, /requests/ID, /accounts/ID
  *   GET  /keys/NODE       a registered node's published encryption keys, oldest first
@@ -13,15 +15,21 @@
  * Group commit: events that arrive while a commit is in progress are applied together in the
  * next transaction (one fsync), each in its own savepoint; every reply is sent only after its
  * transaction is durable. A timer applies `tick` events when a deadline has passed.
+ *
+ * Every event is admitted by the embedded ledger (store.ts): signed by its actor, with a nonce not
+ * seen before; `deposit` only while the faucet is on (ServiceOptions.faucet, default on).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { fail } from '../../engine/errors.js';
 import { isHex32 } from '../ids.js';
-import { Ledger, type LedgerOptions, type SubmitResult } from './store.js';
+import { preverifyEvent } from '../signing.js';
+import { Ledger, MAX_INPUT, type LedgerOptions, type SubmitResult } from './store.js';
 
 export const MAX_BODY = 64 * 1024;
+/** Longest a queued event waits for the signature checks of events that arrived with it (ms). */
+const MAX_GROUP_WAIT_MS = 2;
 
 export interface ServiceOptions extends LedgerOptions {
   db: string;
@@ -49,6 +57,9 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
   const queue: { input: unknown; done: (r: SubmitResult) => void }[] = [];
   const sockets = new Set<WebSocket>();
   let flushing = false;
+  /** Events whose signature is being checked on the thread pool (they join the queue after). */
+  let verifying = 0;
+  let flushTimer: NodeJS.Timeout | undefined;
 
   const broadcast = (rs: SubmitResult[]) => {
     if (sockets.size === 0) return;
@@ -59,19 +70,46 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
   };
   const flush = () => {
     flushing = false;
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = undefined;
     const batch = queue.splice(0, queue.length);
     if (batch.length === 0) return;
     const results = ledger.submitBatch(batch.map((b) => b.input));
     batch.forEach((b, i) => b.done(results[i]));
     broadcast(results);
   };
-  const enqueue = (input: unknown) => new Promise<SubmitResult>((done) => {
-    queue.push({ input, done });
-    if (!flushing) {
+  /**
+   * Group commit: the next turn of the event loop commits what is queued. While signatures of
+   * events that arrived together are still being checked, it waits for them (at most
+   * MAX_GROUP_WAIT_MS), so they share one transaction instead of trickling into small ones.
+   */
+  const schedule = () => {
+    if (flushing || queue.length === 0) return;
+    if (verifying === 0) {
       flushing = true;
       setImmediate(flush);
-    }
+    } else flushTimer ??= setTimeout(() => {
+      flushTimer = undefined;
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
+    }, MAX_GROUP_WAIT_MS);
+  };
+  const enqueue = (input: unknown) => new Promise<SubmitResult>((done) => {
+    queue.push({ input, done });
+    schedule();
   });
+  /** Checks the signature off the event loop, then queues the event. */
+  const admit = async (input: unknown) => {
+    verifying++;
+    try {
+      await preverifyEvent(input);
+    } finally {
+      verifying--;
+    }
+    return enqueue(input);
+  };
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
     const text = JSON.stringify(body);
@@ -80,21 +118,22 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
   };
   const sendError = (res: ServerResponse, status: number, code: string, message: string) => send(res, status, { error: { code, message } });
 
-  const readBody = (req: IncomingMessage) => new Promise<string>((resolve, reject) => {
+  const readBytes = (req: IncomingMessage, max: number, code: string) => new Promise<Buffer>((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) return reject(Object.assign(new Error(`body over ${MAX_BODY} bytes`), { code: 'ERR_SIZE' }));
+    if (declared > max) return reject(Object.assign(new Error(`body over ${max} bytes`), { code }));
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(Object.assign(new Error(`body over ${MAX_BODY} bytes`), { code: 'ERR_SIZE' }));
+      if (size > max) {
+        reject(Object.assign(new Error(`body over ${max} bytes`), { code }));
         req.destroy();
       } else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+  const readBody = async (req: IncomingMessage) => (await readBytes(req, MAX_BODY, 'ERR_SIZE')).toString('utf8');
 
   const intParam = (u: URL, name: string, fallback: number, max: number) => {
     const v = u.searchParams.get(name);
@@ -117,13 +156,32 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
           const code = (e as { code?: string }).code === 'ERR_SIZE' ? 'ERR_SIZE' : 'ERR_EVENT';
           return sendError(res, code === 'ERR_SIZE' ? 413 : 400, code, code === 'ERR_SIZE' ? (e as Error).message : 'body is not valid JSON');
         }
-        const r = await enqueue(body);
+        // The Ed25519 check runs on the thread pool while the event loop serves other requests;
+        // admission (store.ts) then only confirms it (and checks it itself when this did not verify).
+        const r = await admit(body);
         return r.ok ? send(res, 200, { seq: r.seq, event: r.event, effects: r.effects }) : send(res, r.error.code === 'ERR_LEDGER' ? 500 : 400, { error: r.error });
       }
-      if (req.method !== 'GET') return sendError(res, 405, 'ERR_EVENT', 'only GET and POST /events');
+      if (req.method === 'POST' && u.pathname === '/inputs') {
+        let bytes: Buffer;
+        try {
+          bytes = await readBytes(req, MAX_INPUT, 'ERR_TOO_LARGE');
+        } catch (e) {
+          if ((e as { code?: string }).code === 'ERR_TOO_LARGE') return sendError(res, 413, 'ERR_TOO_LARGE', `a request input is at most ${MAX_INPUT} bytes`);
+          throw e;
+        }
+        return send(res, 200, { digest: ledger.putInput(bytes) });
+      }
+      if (req.method !== 'GET') return sendError(res, 405, 'ERR_EVENT', 'only GET, POST /events and POST /inputs');
+      if (parts.length === 2 && parts[0] === 'inputs') {
+        if (!isHex32(parts[1])) return sendError(res, 400, 'ERR_EVENT', 'an input digest is 64 lowercase hex digits');
+        const bytes = ledger.getInput(parts[1]);
+        if (!bytes) return sendError(res, 404, 'ERR_NOT_FOUND', `no input ${parts[1]}`);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+        return res.end(bytes);
+      }
       const s = ledger.state;
       if (u.pathname === '/state') {
-        return send(res, 200, { seq: s.seq, time: s.time, beacon: s.beacon, treasury: s.treasury, minted: s.minted, params: s.params,
+        return send(res, 200, { seq: s.seq, time: s.time, beacon: s.beacon, treasury: s.treasury, minted: s.minted, params: s.params, referees: s.referees, faucet: ledger.faucet,
           nodes: Object.keys(s.nodes).length, tasks: Object.keys(s.tasks).length, openRequests: Object.keys(s.requests).length });
       }
       if (u.pathname === '/events') return send(res, 200, ledger.events(intParam(u, 'from', 0, 2 ** 50), intParam(u, 'limit', 1000, 10_000)));

@@ -11,16 +11,33 @@
  *   per event, so a refused event in a batch leaves the others applied.
  * - The event log alone rebuilds the state (`replay`); the ledger stamps each event's time and
  *   entropy before applying it, so the log holds everything a replay needs.
+ * - Admission (every event from outside, in process or through the service): the schema, then the
+ *   signature of the event's actor (signing.ts; ERR_SIGNATURE), then its (actor, nonce) against
+ *   the nonces seen before (table `nonces`, written in the event's transaction, rebuilt from the
+ *   log when missing; ERR_REPLAY). `genesis`, `tick` and `beacon` are the ledger's own events;
+ *   `deposit` mints money, so it is admitted only when the ledger runs with the faucet on.
+ * - Request inputs: the ledger is the local network's data-availability layer. `putInput` stores
+ *   bytes under their BLAKE3 digest (<= 1 MiB); a `request` naming an input that is not stored is
+ *   refused, so every sampled node can fetch exactly what the client signed for.
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { AtomaError, fail } from '../../engine/errors.js';
+import { blake3 } from '../../engine/hash.js';
+import { isHex32 } from '../ids.js';
 import { applyInPlace, emptyState, nextDeadline } from '../machine.js';
 import { DEFAULT_PARAMS, type Params } from '../params.js';
-import type { Effect, Event, RequestRecord, State } from '../types.js';
+import { actorOf, checkSignature } from '../signing.js';
+import type { Effect, Event, Hex32, RequestRecord, State } from '../types.js';
 import { STAMPED, validateEvent } from '../validate.js';
 
-const SCALARS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted'] as const;
+const SCALARS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted', 'referees'] as const;
+
+/** Largest request input the ledger stores (bytes). */
+export const MAX_INPUT = 1024 * 1024;
+
+/** Events only the ledger writes; a client that sends one is refused. */
+const LEDGER_EVENTS = new Set(['genesis', 'tick', 'beacon']);
 
 export interface LedgerOptions {
   /** Genesis parameters for a new database (ignored when it exists). */
@@ -29,6 +46,13 @@ export interface LedgerOptions {
   clock?: () => number;
   /** 32 random bytes as hex (default node:crypto). */
   entropy?: () => string;
+  /** Genesis referee keys (Ed25519, 64 hex) for a new database: only they may post `reexecuted`. */
+  referees?: Hex32[];
+  /**
+   * Whether clients may `deposit` (a faucet: it mints money). Default true: the local ledger is a
+   * test network. With false, only the operator mints, in process (`Ledger.mint`).
+   */
+  faucet?: boolean;
 }
 
 export type SubmitResult = { ok: true; seq: number; event: Event; effects: Effect[] } | { ok: false; error: { code: string; message: string } };
@@ -45,17 +69,23 @@ export class Ledger {
   private readonly clock: () => number;
   private readonly entropy: () => string;
   private readonly stmts: Record<string, Database.Statement>;
+  /** Whether clients may deposit (LedgerOptions.faucet). */
+  readonly faucet: boolean;
 
   private constructor(readonly db: Database.Database, opts: LedgerOptions) {
     this.clock = opts.clock ?? Date.now;
     this.entropy = opts.entropy ?? (() => randomBytes(32).toString('hex'));
+    this.faucet = opts.faucet ?? true;
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
+    const hadNonces = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nonces'").get() !== undefined;
     db.exec(`
       CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, body TEXT NOT NULL, effects TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS rows (tbl TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (tbl, id)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS closed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, outcome TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;`);
+      CREATE TABLE IF NOT EXISTS closed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, outcome TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS nonces (actor TEXT NOT NULL, nonce TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (actor, nonce)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS inputs (digest TEXT PRIMARY KEY, body BLOB NOT NULL);`);
     this.stmts = {
       event: db.prepare('INSERT INTO events (seq, at, body, effects) VALUES (?, ?, ?, ?)'),
       put: db.prepare('INSERT OR REPLACE INTO rows (tbl, id, body) VALUES (?, ?, ?)'),
@@ -65,8 +95,15 @@ export class Ledger {
       isClosed: db.prepare('SELECT 1 FROM closed WHERE id = ?'),
       closedGet: db.prepare('SELECT seq, outcome, body FROM closed WHERE id = ?'),
       events: db.prepare('SELECT seq, body, effects FROM events WHERE seq >= ? ORDER BY seq LIMIT ?'),
+      nonceSeen: db.prepare('SELECT 1 FROM nonces WHERE actor = ? AND nonce = ?'),
+      nonce: db.prepare('INSERT INTO nonces (actor, nonce, seq) VALUES (?, ?, ?)'),
+      inputPut: db.prepare('INSERT OR IGNORE INTO inputs (digest, body) VALUES (?, ?)'),
+      inputGet: db.prepare('SELECT body FROM inputs WHERE digest = ?'),
+      inputHas: db.prepare('SELECT 1 FROM inputs WHERE digest = ?'),
     };
     this.st = this.load();
+    // A database from before signed events (or one whose nonce table was lost): the log has them all.
+    if (!hadNonces) this.rebuildNonces();
   }
 
   /** Opens (or creates, with a genesis event and a fresh beacon) the ledger in a SQLite file. */
@@ -79,7 +116,7 @@ export class Ledger {
     }
     const ledger = new Ledger(db, opts);
     if (ledger.st.seq === 0) {
-      const r = ledger.submitStamped({ type: 'genesis', at: ledger.now(), params: { ...DEFAULT_PARAMS, ...opts.params }, beacon: ledger.entropy() });
+      const r = ledger.submitStamped({ type: 'genesis', at: ledger.now(), params: { ...DEFAULT_PARAMS, ...opts.params }, beacon: ledger.entropy(), referees: [...(opts.referees ?? [])] });
       if (!r.ok) fail('ERR_LEDGER', `genesis refused: ${r.error.message}`);
     }
     return ledger;
@@ -103,12 +140,24 @@ export class Ledger {
     return s as unknown as State;
   }
 
-  /** Stamps the ledger's fields (time, entropy) on a client's event. Clients may not set them. */
+  /**
+   * Admits a client's event and stamps the ledger's fields (time, entropy) on it: schema, who may
+   * send it, the actor's signature, a stored input for a request. Clients may not set stamped
+   * fields. The nonce is checked against replays in the event's transaction (applyAndWrite).
+   */
   private stamp(input: unknown): Event {
     validateEvent(input, { stamped: false });
-    const e = { ...(input as Record<string, unknown>), at: this.now() } as Record<string, unknown>;
+    const raw = input as Record<string, unknown>;
+    if (LEDGER_EVENTS.has(raw.type as string)) fail('ERR_EVENT', `${String(raw.type)} events are written by the ledger, not sent to it`);
+    if (raw.type === 'deposit' && !this.faucet) fail('ERR_FAUCET', 'deposit: this ledger runs without a faucet; accounts are funded by its operator');
+    checkSignature(raw);
+    if (raw.type === 'request' && !this.hasInput(raw.input as string)) fail('ERR_EVENT', `request.input ${raw.input as string} is not stored on the ledger: put the input first (POST /inputs)`);
+    return this.stampInternal(raw);
+  }
+
+  private stampInternal(raw: Record<string, unknown>): Event {
+    const e = { ...raw, at: this.now() } as Record<string, unknown>;
     for (const field of STAMPED[e.type as Event['type']] ?? []) e[field] = this.entropy();
-    if (e.type === 'genesis') fail('ERR_EVENT', 'genesis is written by the ledger when it is created');
     return e as unknown as Event;
   }
 
@@ -118,12 +167,16 @@ export class Ledger {
    */
   private applyAndWrite(e: Event, undos: (() => void)[]): { seq: number; effects: Effect[] } {
     if (e.type === 'request' && this.stmts.isClosed.get(e.request)) fail('ERR_DUPLICATE', `request ${e.request} was already used`);
+    const nonce = (e as { nonce?: string }).nonce;
+    const actor = nonce === undefined ? undefined : actorOf(e as unknown as Record<string, unknown>);
+    if (actor !== undefined && this.stmts.nonceSeen.get(actor, nonce)) fail('ERR_REPLAY', `${e.type}: ${actor} has already used nonce ${nonce}`);
     const st = this.st;
     const seq = st.seq;
     const prev = SCALARS.map((k) => st[k]);
     const { effects, changes, undo } = applyInPlace(st, e);
     try {
       this.stmts.event.run(seq, e.at, JSON.stringify(e), JSON.stringify(effects));
+      if (actor !== undefined) this.stmts.nonce.run(actor, nonce, seq);
       for (const { table, id } of changes) {
         const v = (st[table] as Record<string, unknown>)[id];
         if (v === undefined) this.stmts.del.run(table, id);
@@ -164,6 +217,23 @@ export class Ledger {
 
   /** Applies events in one transaction (one fsync), each in its own savepoint: results in order. */
   submitBatch(inputs: readonly unknown[]): SubmitResult[] {
+    return this.runBatch(inputs, (input) => this.stamp(input));
+  }
+
+  /**
+   * The operator's deposit: mints `amount` into an account without the faucet (in process only;
+   * this is how a ledger with `faucet: false` funds accounts).
+   */
+  mint(account: Hex32, amount: number): { seq: number; event: Event; effects: Effect[] } {
+    const [r] = this.runBatch([{ type: 'deposit', account, amount }], (input) => {
+      validateEvent(input, { stamped: false });
+      return this.stampInternal(input as Record<string, unknown>);
+    });
+    if (!r.ok) throw new AtomaError(r.error.message, r.error.code);
+    return r;
+  }
+
+  private runBatch(inputs: readonly unknown[], stamp: (input: unknown) => Event): SubmitResult[] {
     const results: SubmitResult[] = [];
     const undos: (() => void)[] = [];
     const savepoint = this.db.transaction((e: Event) => this.applyAndWrite(e, undos));
@@ -171,7 +241,7 @@ export class Ledger {
       this.db.transaction(() => {
         for (const input of inputs) {
           try {
-            const e = this.stamp(input);
+            const e = stamp(input);
             const { seq, effects } = savepoint(e); // nested transaction = SAVEPOINT
             results.push({ ok: true, seq, event: e, effects });
           } catch (err) {
@@ -191,7 +261,35 @@ export class Ledger {
 
   /** Applies a tick (deadlines) if one is due. */
   tickIfDue(): SubmitResult | null {
-    return nextDeadline(this.st) < this.now() ? this.submitBatch([{ type: 'tick' }])[0] : null;
+    return nextDeadline(this.st) < this.now() ? this.runBatch([{ type: 'tick' }], (input) => this.stampInternal(input as Record<string, unknown>))[0] : null;
+  }
+
+  /**
+   * Stores a request input and returns its BLAKE3 digest (64 hex), the `input` a request names.
+   * Storing the same bytes again is a no-op. Durable when it returns (one auto-committed write).
+   *
+   * @example
+   * const input = ledger.putInput(Buffer.from(canonical(assignment)));
+   * ledger.submit(signEvent({ type: 'request', request, task, client: key.publicKey, maxPrice, input }, key));
+   */
+  putInput(bytes: Uint8Array): string {
+    if (!(bytes instanceof Uint8Array)) fail('ERR_ARGUMENT', 'putInput: bytes must be a Uint8Array');
+    if (bytes.byteLength > MAX_INPUT) fail('ERR_TOO_LARGE', `putInput: ${bytes.byteLength} bytes is over the ${MAX_INPUT}-byte limit of a request input`);
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const digest = blake3(buf).toString('hex');
+    this.stmts.inputPut.run(digest, buf);
+    return digest;
+  }
+
+  /** The stored input with this digest, or null. */
+  getInput(digest: string): Buffer | null {
+    if (!isHex32(digest)) fail('ERR_EVENT', 'an input digest is 64 lowercase hex digits');
+    const r = this.stmts.inputGet.get(digest) as { body: Buffer } | undefined;
+    return r ? r.body : null;
+  }
+
+  hasInput(digest: string): boolean {
+    return isHex32(digest) && this.stmts.inputHas.get(digest) !== undefined;
   }
 
   /** Logged events from seq on, with their effects. */
@@ -212,9 +310,49 @@ export class Ledger {
     return s;
   }
 
-  /** True when the stored state equals the replay of the log (canonical JSON compare). */
+  /** (actor, nonce, seq) of every signed event in the log, in order. */
+  private *logNonces(): Generator<[string, string, number]> {
+    for (const r of this.db.prepare('SELECT seq, body FROM events ORDER BY seq').iterate() as Iterable<{ seq: number; body: string }>) {
+      const e = JSON.parse(r.body) as Record<string, unknown>;
+      const actor = typeof e.nonce === 'string' ? actorOf(e) : undefined;
+      if (actor !== undefined) yield [actor, e.nonce as string, r.seq];
+    }
+  }
+
+  /** Rebuilds the seen-nonce table from the event log. */
+  private rebuildNonces(): void {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM nonces');
+      // Read the log first: better-sqlite3 allows no write while a query is being iterated.
+      for (const [actor, nonce, seq] of [...this.logNonces()]) this.stmts.nonce.run(actor, nonce, seq);
+    })();
+  }
+
+  /**
+   * True when the stored state equals the replay of the log (canonical JSON compare), every signed
+   * event in the log still verifies against its actor, the nonce table is exactly the log's
+   * (actor, nonce) pairs, and every request's input is stored.
+   */
   verify(): boolean {
-    return canonical(this.replay()) === canonical(this.load());
+    if (canonical(this.replay()) !== canonical(this.load())) return false;
+    let signed = 0;
+    for (const r of this.db.prepare('SELECT body FROM events ORDER BY seq').iterate() as Iterable<{ body: string }>) {
+      const e = JSON.parse(r.body) as Record<string, unknown>;
+      try {
+        if (checkSignature(e)) signed++;
+      } catch {
+        return false;
+      }
+      if (e.type === 'request' && !this.hasInput(e.input as string)) return false;
+    }
+    const stored = (this.db.prepare('SELECT count(*) AS n FROM nonces').get() as { n: number }).n;
+    if (stored !== signed) return false;
+    const nonceSeq = this.db.prepare('SELECT seq FROM nonces WHERE actor = ? AND nonce = ?');
+    for (const [actor, nonce, seq] of this.logNonces()) {
+      const row = nonceSeq.get(actor, nonce) as { seq: number } | undefined;
+      if (row?.seq !== seq) return false;
+    }
+    return true;
   }
 
   close(): void {
