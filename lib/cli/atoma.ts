@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   model: { summary: 'create (init) or inspect GGUF / safetensors models', load: () => import('./commands/model.js') },
   run: { summary: 'generate text with a model (deterministic; --json for digests)', load: () => import('./commands/run.js') },
   node: { summary: 'serve tasks over an OpenAI-compatible HTTP API (--config node.toml)', load: () => import('./commands/node.js') },
+  request: { summary: 'send an inference request through a ledger and wait for it to settle', load: () => import('./commands/request.js') },
   trace: { summary: 'trace leaves of a generation for dispute bisection', load: () => import('./commands/trace.js') },
 };
 

@@ -18,6 +18,13 @@ export interface TaskConfig {
   source: { url: string } | { path: string };
   /** Price in the ledger's smallest unit per 1000 generated tokens. */
   pricePer1kTokens: number;
+  /**
+   * The ledger task this model serves (64 hex): the node subscribes to it and executes its
+   * assignments. The ledger task's model digest must equal `digest` (ERR_DIGEST_MISMATCH).
+   */
+  ledgerTask?: string;
+  /** The price per request the node asks on the ledger (its subscription price; with ledgerTask). */
+  pricePerRequest?: number;
 }
 
 /** A WebAssembly function the node runs (lib/wasm), fetched like a model. */
@@ -32,10 +39,24 @@ export interface FunctionConfig {
   fuel: number;
 }
 
+/** How the node takes part in the protocol (docs/node.md, "On a ledger"). */
+export interface LedgerParticipation {
+  /** Faucet deposit before the first registration (local ledgers; 0: none). */
+  faucet: number;
+  /** Collateral to register with (default: the ledger's minCollateral). */
+  collateral?: number;
+  /** Answer `reexecute` effects: the node key must be one of the genesis referees. */
+  referee: boolean;
+  /** SIGTERM: how long to finish in-flight assignments before exiting (ms). */
+  drainMs: number;
+}
+
 export interface NodeConfig {
   listen: { host: string; port: number };
   cacheDir: string;
   ledger: { kind: 'embedded'; path: string } | { kind: 'service'; url: string };
+  /** The [ledger] keys of the protocol side; it runs when a task names a ledger_task or referee is on. */
+  participation: LedgerParticipation;
   keyFile: string;
   limits: { queueLength: number; maxTokens: number; maxRequestBytes: number; maxBatch: number };
   tasks: TaskConfig[];
@@ -67,6 +88,12 @@ function int(t: Table, k: string, key: string, def: number, min: number, max: nu
   return n;
 }
 
+function bool(t: Table, k: string, key: string, def: boolean): boolean {
+  const v = t[k] ?? def;
+  if (typeof v !== 'boolean') fail('ERR_NODE_CONFIG', `${key}.${k} must be true or false, got ${JSON.stringify(t[k])}`);
+  return v;
+}
+
 function parseListen(s: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(s);
   if (!m || Number(m[2]) > 65535) fail('ERR_NODE_CONFIG', `node.listen must be host:port, got '${s}'`);
@@ -82,9 +109,9 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
 
   const ledgerT = table(root.ledger ?? {}, 'ledger');
-  known(ledgerT, 'ledger', ['kind', 'path', 'url']);
+  known(ledgerT, 'ledger', ['kind', 'path', 'url', 'faucet', 'collateral', 'referee', 'drain_ms']);
   const kind = ledgerT.kind ?? 'embedded';
-  let ledger: NodeConfig['ledger'];
+  let ledger: { kind: 'embedded'; path: string } | { kind: 'service'; url: string };
   if (kind === 'embedded') {
     if (ledgerT.url !== undefined) fail('ERR_NODE_CONFIG', 'ledger.url is only for kind = "service"');
     ledger = { kind, path: at(str(ledgerT, 'path', 'ledger', 'ledger.db')) };
@@ -114,16 +141,26 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
     return { digest, source: { url } as TaskConfig['source'] };
   };
   const names = new Set<string>();
+  const ledgerTasks = new Set<string>();
 
   const tasks = (root.tasks as unknown[]).map((v, i): TaskConfig => {
     const key = `tasks[${i}]`;
     const t = table(v, key);
-    known(t, key, ['name', 'model', 'url', 'path', 'price_per_1k_tokens']);
+    known(t, key, ['name', 'model', 'url', 'path', 'price_per_1k_tokens', 'ledger_task', 'price_per_request']);
     const name = str(t, 'name', key);
     if (names.has(name)) fail('ERR_NODE_CONFIG', `${key}.name '${name}' is used twice`);
     names.add(name);
     const { digest, source } = content(t, key, 'model', "model's");
-    return { name, digest, source, pricePer1kTokens: int(t, 'price_per_1k_tokens', key, 0, 0, Number.MAX_SAFE_INTEGER) };
+    const cfg: TaskConfig = { name, digest, source, pricePer1kTokens: int(t, 'price_per_1k_tokens', key, 0, 0, Number.MAX_SAFE_INTEGER) };
+    if (t.ledger_task !== undefined) {
+      const lt = str(t, 'ledger_task', key);
+      if (!/^[0-9a-f]{64}$/.test(lt)) fail('ERR_NODE_CONFIG', `${key}.ledger_task must be the ledger task id (64 lowercase hex digits)`);
+      if (ledgerTasks.has(lt)) fail('ERR_NODE_CONFIG', `${key}.ledger_task ${lt} is used twice`);
+      ledgerTasks.add(lt);
+      cfg.ledgerTask = lt;
+      cfg.pricePerRequest = int(t, 'price_per_request', key, 0, 0, 2 ** 50 - 1);
+    } else if (t.price_per_request !== undefined) fail('ERR_NODE_CONFIG', `${key}.price_per_request needs ${key}.ledger_task`);
+    return cfg;
   });
 
   if (root.functions !== undefined && !Array.isArray(root.functions)) fail('ERR_NODE_CONFIG', 'functions must be an array of tables ([[functions]])');
@@ -145,6 +182,12 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
     listen: parseListen(str(node, 'listen', 'node', '127.0.0.1:8080')),
     cacheDir: at(str(node, 'cache_dir', 'node', 'cache')),
     ledger,
+    participation: {
+      faucet: int(ledgerT, 'faucet', 'ledger', 0, 0, 2 ** 50 - 1),
+      ...(ledgerT.collateral === undefined ? {} : { collateral: int(ledgerT, 'collateral', 'ledger', 0, 1, 2 ** 50 - 1) }),
+      referee: bool(ledgerT, 'referee', 'ledger', false),
+      drainMs: int(ledgerT, 'drain_ms', 'ledger', 30_000, 0, 3_600_000),
+    },
     keyFile: at(str(keys, 'node_key', 'keys', 'node.key')),
     limits: {
       queueLength: int(limitsT, 'queue_length', 'limits', 64, 1, 1_000_000),

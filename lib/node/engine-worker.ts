@@ -1,14 +1,16 @@
 /**
  * The engine thread of one model: generation is synchronous CPU work, so it runs here and the
  * HTTP thread stays free to stream tokens, answer /health and refuse with 429 while it runs.
- * Messages: in {batch: WireRequest[]}; out {ready} | {token, id} | {done, results} | {error}.
+ * Messages: in {batch: WireRequest[]} | EngineOp; out {ready} | {token, id} | {done, results} |
+ * {opDone, result} | {error}.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { AtomaError } from '../engine/errors.js';
 import { generate } from '../model/generate.js';
 import { LlamaModel } from '../model/llama.js';
 import { loadModel } from '../model/load.js';
-import type { WireRequest, WireResult } from './engine.js';
+import type { EngineOp, WireExecution, WireRequest, WireResult } from './engine.js';
+import { execute, refereeLeaf } from './executor.js';
 
 const port = parentPort!;
 const { modelPath } = workerData as { modelPath: string };
@@ -17,8 +19,17 @@ try {
   const loaded = await loadModel(modelPath);
   const model = new LlamaModel(loaded.weights);
   port.postMessage({ type: 'ready', digest: loaded.digest });
-  port.on('message', (m: { batch: WireRequest[] }) => {
+  port.on('message', (m: { batch: WireRequest[] } | EngineOp) => {
     try {
+      if ('op' in m) {
+        if (m.op === 'refereeLeaf') port.postMessage({ type: 'opDone', result: { leafHash: refereeLeaf(model, m.assignment, m.index) } });
+        else {
+          const x = execute(model, m.assignment);
+          const result: WireExecution = { tokens: x.tokens, outputDigest: x.outputDigest, traceRoot: x.traceRoot, leaves: Buffer.concat(x.leaves) };
+          port.postMessage({ type: 'opDone', result });
+        }
+        return;
+      }
       const reqs = m.batch.map((r) => ({ ...r, seed: BigInt(r.seed) }));
       const results = generate(model, reqs, { onToken: (i, token) => port.postMessage({ type: 'token', id: m.batch[i].id, token }) });
       const out: WireResult[] = results.map((r, i) => ({ id: m.batch[i].id, tokens: r.tokens, outputDigest: r.outputDigest, traceRoot: r.traceRoot, promptTokens: r.promptTokens }));

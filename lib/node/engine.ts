@@ -1,6 +1,8 @@
 /**
  * One model's engine thread (engine-worker.ts), as a promise API. One batch at a time: the
- * queue (queue.ts) decides what goes into a batch.
+ * queue (queue.ts) decides what goes into a batch. Besides generation batches the thread runs the
+ * protocol's work (EngineOp): an assignment's execution with its trace leaves, and a referee's
+ * single-leaf or full re-execution (executor.ts), so none of it blocks the node's main thread.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AtomaError, fail } from '../engine/errors.js';
 import { packageRoot } from '../engine/native.js';
+import type { Assignment } from './executor.js';
 
 /** A generation request as it crosses the thread boundary (seed as a decimal string). */
 export interface WireRequest {
@@ -29,10 +32,26 @@ export interface WireResult {
   promptTokens: number;
 }
 
+/** Protocol work for the engine thread (executor.ts): run alone, never batched. */
+export type EngineOp =
+  | { op: 'execute'; assignment: Assignment }
+  | { op: 'refereeLeaf'; assignment: Assignment; index: number };
+
+/** An execution as it crosses the thread boundary: the leaf hashes as one buffer of 32-byte hashes. */
+export interface WireExecution {
+  tokens: number[];
+  outputDigest: string;
+  traceRoot: string;
+  leaves: Uint8Array;
+}
+
+export type OpResult<O extends EngineOp> = O extends { op: 'execute' } ? WireExecution : { leafHash: string };
+
 type Msg =
   | { type: 'ready'; digest: string }
   | { type: 'token'; id: string; token: number }
   | { type: 'done'; results: WireResult[] }
+  | { type: 'opDone'; result: unknown }
   | { type: 'error'; code: string; message: string; fatal?: boolean };
 
 function workerPath(): string {
@@ -47,7 +66,7 @@ function workerPath(): string {
 export class ModelEngine {
   private worker: Worker | null = null;
   private closed = false;
-  private pending: { resolve(r: WireResult[]): void; reject(e: Error): void; onToken(id: string, t: number): void } | null = null;
+  private pending: { resolve(r: unknown): void; reject(e: Error): void; onToken(id: string, t: number): void } | null = null;
 
   private constructor() {}
 
@@ -87,8 +106,18 @@ export class ModelEngine {
     if (!this.worker) return Promise.reject(new AtomaError('the engine is closed', 'ERR_DISPOSED'));
     if (this.pending) return Promise.reject(new AtomaError('the engine is busy', 'ERR_INTERNAL'));
     return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject, onToken };
+      this.pending = { resolve: resolve as (r: unknown) => void, reject, onToken };
       this.worker!.postMessage({ batch });
+    });
+  }
+
+  /** Runs one protocol operation on the engine thread (the caller keeps one job at a time, as for run). */
+  call<O extends EngineOp>(op: O): Promise<OpResult<O>> {
+    if (!this.worker) return Promise.reject(new AtomaError('the engine is closed', 'ERR_DISPOSED'));
+    if (this.pending) return Promise.reject(new AtomaError('the engine is busy', 'ERR_INTERNAL'));
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve: resolve as (r: unknown) => void, reject, onToken: () => {} };
+      this.worker!.postMessage(op);
     });
   }
 
@@ -96,9 +125,9 @@ export class ModelEngine {
     const p = this.pending;
     if (!p) return;
     if (m.type === 'token') p.onToken(m.id, m.token);
-    else if (m.type === 'done') {
+    else if (m.type === 'done' || m.type === 'opDone') {
       this.pending = null;
-      p.resolve(m.results);
+      p.resolve(m.type === 'done' ? m.results : m.result);
     } else if (m.type === 'error') {
       this.pending = null;
       p.reject(new AtomaError(m.message, m.code));

@@ -1,14 +1,18 @@
 /**
  * `atoma node`: a node that serves the tasks of its node.toml. Start-up order: node key, models
  * into the content cache (verified), the job database (unfinished jobs from a previous run are
- * queued again), the ledger, one engine thread per model, then the HTTP API.
+ * queued again), the ledger, one engine thread per model, the protocol side when the config
+ * names ledger tasks (participant.ts: register, subscribe, follow the stream, resume assignments
+ * stored in node.db), then the HTTP API.
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { loadModel } from '../model/load.js';
 import type { LoadedModel } from '../model/types.js';
-import { Ledger } from '../protocol/ledger/store.js';
-import { LedgerClient } from '../protocol/ledger/client.js';
+import { signEvent } from '../protocol/signing.js';
+import { AssignmentStore } from './assignments.js';
+import { openLedgerPort, type LedgerPort } from './ledger-port.js';
+import { Participant } from './participant.js';
 import { ContentCache } from './cache.js';
 import { loadConfig, type FunctionConfig, type NodeConfig, type TaskConfig } from './config.js';
 import { readFileSync } from 'node:fs';
@@ -51,6 +55,9 @@ export class AtomaNode {
   private readonly inflight = new Map<string, Promise<WireResult>>();
   private closing: Promise<void> | null = null;
   readonly metrics: Metrics;
+  /** The protocol side (null when the config names no ledger task and is no referee). */
+  participant: Participant | null = null;
+  private assignments: AssignmentStore | null = null;
 
   private constructor(
     readonly config: NodeConfig,
@@ -60,7 +67,7 @@ export class AtomaNode {
     readonly jobs: JobStore,
     readonly queue: JobQueue,
     private readonly engines: Map<string, ModelEngine>,
-    private readonly ledger: Ledger | LedgerClient,
+    readonly ledger: LedgerPort,
     readonly log: Logger,
   ) {
     this.metrics = new Metrics({ queueDepth: () => queue.depth, running: () => queue.active });
@@ -83,7 +90,7 @@ export class AtomaNode {
     const tasks = new Map<string, Task>();
     const engines = new Map<string, ModelEngine>();
     const functions = new Map<string, NodeFunction>();
-    const ledger = config.ledger.kind === 'embedded' ? Ledger.open(config.ledger.path) : new LedgerClient(config.ledger.url);
+    const ledger = openLedgerPort(config.ledger);
     let jobs: JobStore | null = null;
     try {
       for (const t of config.tasks) {
@@ -109,10 +116,35 @@ export class AtomaNode {
     }
     const queue = new JobQueue(engines, config.limits.queueLength, config.limits.maxBatch);
     const node = new AtomaNode(config, key, tasks, functions, jobs, queue, engines, ledger, log);
+    try {
+      await node.joinLedger();
+    } catch (e) {
+      await node.close(0);
+      throw e;
+    }
     node.recover();
     node.http = await startHttp(node, config.listen.host, opts.port ?? config.listen.port);
     log('info', 'listening', { url: node.url, publicKey: key.publicKey, ledger: config.ledger.kind, tasks: [...tasks.keys()] });
     return node;
+  }
+
+  /**
+   * The protocol side: with ledger tasks in the config (or referee = true), checks each ledger
+   * task's model digest against the config (ERR_DIGEST_MISMATCH), registers once, subscribes with
+   * the configured prices, and follows the stream from the cursor stored in node.db.
+   */
+  private async joinLedger(): Promise<void> {
+    const p = this.config.participation;
+    const served = this.config.tasks.filter((t) => t.ledgerTask !== undefined);
+    if (served.length === 0 && !p.referee) return;
+    const store = (this.assignments = new AssignmentStore(join(this.config.cacheDir, 'node.db')));
+    const participant = new Participant({
+      port: this.ledger, node: this.key.publicKey, sign: (e) => signEvent(e, this.key), store, queue: this.queue,
+      tasks: new Map(served.map((t) => [t.ledgerTask!, t.digest])), referee: p.referee, log: this.log,
+    });
+    await participant.join({ faucet: p.faucet, collateral: p.collateral, subscriptions: served.map((t) => ({ task: t.ledgerTask!, digest: t.digest, price: t.pricePerRequest ?? 0 })) });
+    await participant.start();
+    this.participant = participant;
   }
 
   get url(): string {
@@ -200,6 +232,8 @@ export class AtomaNode {
     this.closing ??= (async () => {
       this.log('info', 'shutting down', { queued: this.queue.depth, running: this.queue.active });
       const httpClosed = this.http?.close();
+      // No new assignments (unsubscribe); the in-flight ones execute, commit and reveal first.
+      if (this.participant) await this.participant.stop(Math.min(graceMs, this.config.participation.drainMs));
       let timer: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
         this.queue.drain().then(() => true),
@@ -211,6 +245,7 @@ export class AtomaNode {
       this.http?.destroy();
       for (const e of this.engines.values()) await e.close();
       this.jobs.close();
+      this.assignments?.close();
       this.ledger.close();
       this.log('info', 'stopped');
     })();

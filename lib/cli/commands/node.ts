@@ -6,7 +6,10 @@ const HELP = `usage: atoma node --config node.toml [--port N]
 
 Serves the tasks of node.toml over an OpenAI-compatible HTTP API (docs/node.md): fetches and
 verifies the models into the cache, re-runs requests a previous run left unfinished, signs every
-answer with the node key. Logs are JSON lines on stderr. SIGTERM/SIGINT: graceful stop.
+answer with the node key. With ledger tasks (ledger_task in [[tasks]]) it also registers and
+subscribes on the ledger and executes, commits and reveals its assignments (docs/node.md, "On a
+ledger"). Logs are JSON lines on stderr. SIGTERM/SIGINT: graceful stop (in-flight assignments
+are finished and revealed first).
 
   --config FILE   the node configuration (TOML)
   --port N        listen on this port instead of node.listen's (0: any free port)`;

@@ -1,0 +1,91 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fail } from '../../engine/errors.js';
+import { loadModel } from '../../model/load.js';
+import { signEvent } from '../../protocol/signing.js';
+import type { Assignment } from '../../node/executor.js';
+import { loadOrCreateNodeKey } from '../../node/keys.js';
+import { ServicePort } from '../../node/ledger-port.js';
+import { submitRequest } from '../../node/requester.js';
+import { parse } from '../args.js';
+
+const HELP = `usage: atoma request --ledger URL --task ID (--tokens 1,2,3 | --prompt TEXT --model FILE)
+                     --max-tokens N --seed S [--temperature T] [--top-k K] [--max-price P]
+                     [--min-nodes N] [--key FILE] [--faucet AMOUNT] [--timeout SECONDS] [--json]
+
+Sends one inference request to the nodes subscribed to a ledger task (docs/node.md, "On a
+ledger"): stores the input (the canonical JSON of the assignment) on the ledger, signs and submits
+the request, waits until it settles or fails. Prints the outcome, the output digest the paid
+nodes agreed on, the trace root, the nodes and the amount charged. Exit status 1 when it failed.
+
+  --ledger URL      \`atoma ledger serve\` (http://127.0.0.1:PORT)
+  --task ID         the ledger task (64 hex digits)
+  --tokens LIST     prompt token ids, comma-separated
+  --prompt TEXT     prompt text, tokenized with --model's tokenizer (its digest must be the task's)
+  --max-tokens N    tokens to generate
+  --seed S          sampling seed (a safe integer)
+  --temperature T   default 0 (greedy)
+  --max-price P     highest price per node (default 1000)
+  --key FILE        the client key (Ed25519 PEM; created when absent; default ~/.atoma/client.key)
+  --faucet AMOUNT   deposit AMOUNT into the client's account first (local ledgers only)
+  --json            one JSON object`;
+
+function integer(v: string | undefined, name: string, min: number, def?: number): number {
+  if (v === undefined) {
+    if (def === undefined) fail('ERR_USAGE', `--${name} is required; see \`atoma request --help\``);
+    return def;
+  }
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) fail('ERR_USAGE', `--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    ledger: { type: 'string' }, task: { type: 'string' }, tokens: { type: 'string' }, prompt: { type: 'string' }, model: { type: 'string' },
+    'max-tokens': { type: 'string' }, seed: { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
+    'max-price': { type: 'string' }, 'min-nodes': { type: 'string' }, key: { type: 'string' }, faucet: { type: 'string' },
+    timeout: { type: 'string' }, json: { type: 'boolean' },
+  }, false);
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length) fail('ERR_USAGE', 'request takes no positional arguments');
+  if (!values.ledger) fail('ERR_USAGE', '--ledger URL is required');
+  if (!values.task || !/^[0-9a-f]{64}$/.test(values.task)) fail('ERR_USAGE', '--task must be the ledger task id (64 lowercase hex digits)');
+  if ((values.tokens === undefined) === (values.prompt === undefined)) fail('ERR_USAGE', 'give exactly one of --tokens and --prompt');
+  const port = new ServicePort(values.ledger);
+  try {
+    let prompt: number[];
+    if (values.tokens !== undefined) {
+      prompt = values.tokens.split(',').map((t) => integer(t.trim(), 'tokens', 0));
+    } else {
+      if (!values.model) fail('ERR_USAGE', '--prompt needs --model FILE (the task\'s model, for its tokenizer)');
+      const task = await port.get('tasks', values.task);
+      if (!task) fail('ERR_NOT_FOUND', `the ledger has no task ${values.task}`);
+      const m = await loadModel(values.model);
+      if (m.digest !== task.digest) fail('ERR_DIGEST_MISMATCH', `${values.model} has digest ${m.digest}; task ${values.task} runs ${String(task.digest)}`);
+      prompt = m.tokenizer.encode(values.prompt!, { addBos: true });
+    }
+    const assignment: Assignment = { prompt, maxTokens: integer(values['max-tokens'], 'max-tokens', 1), seed: integer(values.seed, 'seed', 0) };
+    if (values.temperature !== undefined) {
+      const t = Number(values.temperature);
+      if (!Number.isFinite(t) || t < 0) fail('ERR_USAGE', `--temperature must be a number >= 0, got '${values.temperature}'`);
+      assignment.temperature = t;
+    }
+    if (values['top-k'] !== undefined) assignment.topK = integer(values['top-k'], 'top-k', 0);
+    const key = loadOrCreateNodeKey(values.key ?? join(homedir(), '.atoma', 'client.key'));
+    if (values.faucet !== undefined) await port.submit(signEvent({ type: 'deposit', account: key.publicKey, amount: integer(values.faucet, 'faucet', 1) }, key));
+    const r = await submitRequest(port, key, {
+      task: values.task, assignment, maxPrice: integer(values['max-price'], 'max-price', 0, 1000),
+      minNodes: integer(values['min-nodes'], 'min-nodes', 1, 1), timeoutMs: integer(values.timeout, 'timeout', 1, 120) * 1000,
+    });
+    if (values.json) console.log(JSON.stringify({ ...r, client: key.publicKey }));
+    else if (r.outcome === 'settled') console.log(`settled  request ${r.request}\n  outputDigest ${r.outputDigest}\n  traceRoot    ${r.traceRoot}\n  nodes        ${r.nodes.length} paid\n  charged      ${r.charged}`);
+    else console.log(`failed   request ${r.request}: ${r.reason} (refunded ${r.refunded})`);
+    return r.outcome === 'settled' ? 0 : 1;
+  } finally {
+    port.close();
+  }
+}
