@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,10 +11,61 @@ import { loadModel } from '../lib/model/load.js';
 import { execute, forge, refereeLeaf, replay, type Assignment } from '../lib/node/executor.js';
 import { runDevnet } from '../lib/node/devnet.js';
 import { Trace } from '../lib/protocol/trace.js';
-import { runCli } from './helpers.js';
+import { cli, runCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atoma-devnet-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Live (not zombie) processes whose parent is `ppid` (Linux /proc). */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+    const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(parent) === ppid && state !== 'Z') out.push(Number(e));
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, ms = 40_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `atoma devnet` with its temp dir under `tmp`, once every node process has opened its node.db. */
+async function startDevnetCli(tmp: string) {
+  mkdirSync(tmp, { recursive: true });
+  const child = spawn(process.execPath, [cli, 'devnet', '--nodes', '3', '--sample', '2', '--requests', '500', '--tokens', '4'],
+    { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const dbs = () => readdirSync(tmp).filter((d) => d.startsWith('atoma-devnet-'))
+    .flatMap((d) => [0, 1, 2, 3].map((i) => join(tmp, d, `node-${i}`, 'node.db'))).filter((f) => existsSync(f)).length;
+  const nodes = await until(`4 node processes (${err})`, () => { const k = childrenOf(child.pid!); return k.length === 4 && dbs() === 4 && k; });
+  return { child, exited, nodes };
+}
 
 describe('executor', () => {
   it('replays, forges and lets the referee expose the first differing leaf', async () => {
@@ -55,7 +107,10 @@ describe('devnet', () => {
     expect(r.honestDisagreements).toBe(0);
     expect(r.crossPathAgreements).toBeGreaterThan(0);
     expect(r.pathMismatches).toBe(0);
+    expect(r.executions).toBeGreaterThanOrEqual(3 * r.settled);
+    // Each node is its own process with its own ATOMA_ISA / ATOMA_THREADS: the paths differ at once.
     expect(new Set(r.paths.filter((p) => p.role === 'honest').map((p) => p.isa)).size).toBe(Math.min(3, info().isas.length));
+    expect(new Set(r.paths.map((p) => p.threads))).toEqual(new Set([1, 2]));
     const tamperer = r.paths.find((p) => p.role === 'tamper')!;
     // Every request it was sampled for ends in a dispute that it loses (sampled with 2 honest nodes).
     expect(r.disputes).toBe(tamperer.sampled);
@@ -89,6 +144,21 @@ describe('devnet', () => {
     expect(r.timeouts).toBe(copier.sampled + silent.sampled);
     expect(r.disputes).toBe(r.paths.find((p) => p.role === 'tamper')!.sampled);
   });
+
+  it.runIf(process.platform === 'linux')('every node process dies with the devnet: SIGINT (temp dir removed too) and kill -9', async () => {
+    const a = join(dir, 'sigint');
+    const run = await startDevnetCli(a);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toEqual({ code: null, signal: 'SIGINT' });
+    await until('the node processes to exit', () => run.nodes.every((pid) => !alive(pid)), 10_000);
+    expect(readdirSync(a)).toEqual([]);
+    // The parent killed outright: each node sees its IPC channel close and exits by itself.
+    const b = join(dir, 'sigkill');
+    const run2 = await startDevnetCli(b);
+    run2.child.kill('SIGKILL');
+    await run2.exited;
+    await until('the orphaned node processes to exit', () => run2.nodes.every((pid) => !alive(pid)), 10_000);
+  }, 60_000);
 
   it('reports usage errors from the CLI', () => {
     const res = runCli(['devnet', '--nodes', '2', '--sample', '3', '--requests', '1']);

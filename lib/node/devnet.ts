@@ -1,36 +1,47 @@
 /**
- * A whole network on one machine: the embedded SQLite ledger (in this thread, in a temp dir), one
- * worker thread per node (lib/node/devnet-worker.ts), a referee worker, and a client that sends
- * inference requests for a tiny init model (its BLAKE3 digest is the task's model id). Honest
- * nodes run on a mix of CPU paths and thread counts, so agreement between them is the canonical
- * arithmetic at work; byzantine nodes tamper, copy commitments or stay silent. Everything runs
- * through the real rules: sampling, commit-reveal, deadlines, bisection disputes with a referee
- * that recomputes one leaf, payment and slashing. The ledger thread is the only writer: workers
- * post events, it applies them in batches (one transaction each) and streams the logged events
- * and effects back to every worker, as the ledger service's WebSocket stream does.
+ * A whole network on one machine: the ledger service (serveLedger: SQLite in a temp dir, HTTP and
+ * WebSocket on 127.0.0.1, in this process), one OS process per node and one for the referee
+ * (lib/node/devnet-node.ts: the real node's protocol side, participant.ts, with its own node.db),
+ * and a client in this process that sends inference requests for a tiny init model (its BLAKE3
+ * digest is the task's model id). Each node process gets its CPU path and thread count in its
+ * environment (ATOMA_ISA, ATOMA_THREADS): honest nodes compute in parallel on a mix of paths, so
+ * agreement between them is the canonical arithmetic at work. Byzantine nodes are the same node
+ * with the hooks of lib/node/byzantine.ts: they tamper, copy commitments or stay silent.
+ * Everything runs through the real rules: sampling, commit-reveal, deadlines, bisection disputes
+ * with a referee that recomputes one leaf, payment and slashing.
  *
  * As on a network of processes that do not trust each other: every participant (node, client,
  * referee) has its own Ed25519 key, its id is the public key, and it signs every event it sends;
  * the referee's key is named in genesis; the client stores each request's assignment on the ledger
- * as the request's input, and nodes check the bytes they get against the digest the client signed.
+ * as the request's input, and nodes fetch it and check the bytes against the digest the client
+ * signed. The report is read from the ledger's stream and from what each node process reports
+ * over IPC (its path, its executions).
+ *
+ * Every node process dies with the devnet: this process kills them when the run ends, fails, or
+ * is interrupted (SIGINT, SIGTERM: then the temp dir goes too), and a node exits by itself when
+ * its IPC channel closes (this process died).
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { info, type Isa } from '../engine/config.js';
 import { AtomaError, fail } from '../engine/errors.js';
 import { blake3, hashFile } from '../engine/hash.js';
 import { packageRoot } from '../engine/native.js';
 import { initModel } from '../model/init.js';
-import { canonical, Ledger } from '../protocol/ledger/store.js';
+import { serveLedger, type LedgerService } from '../protocol/ledger/service.js';
 import { generateSigner, signEvent, type Signer } from '../protocol/signing.js';
 import { DEFAULT_PARAMS, type Params } from '../protocol/params.js';
 import type { Effect, Event } from '../protocol/types.js';
+import { encodeAssignment } from './assignment-input.js';
+import { BYZANTINE_ROLES } from './byzantine.js';
+import type { FromNode, NodeSetup, Role, ToNode } from './devnet-node.js';
 import type { Assignment } from './executor.js';
-import type { FromWorker, Role, ToWorker, WorkerSetup } from './devnet-worker.js';
+import { ServicePort } from './ledger-port.js';
 
+export type { Role };
 export type ByzantineBehavior = 'tamper' | 'copy' | 'silent' | 'mixed';
 
 export interface DevnetOptions {
@@ -91,13 +102,39 @@ export interface DevnetReport {
   errors: string[];
 }
 
-function workerPath(): string {
-  const sibling = fileURLToPath(new URL('./devnet-worker.js', import.meta.url));
+function nodePath(): string {
+  const sibling = fileURLToPath(new URL('./devnet-node.js', import.meta.url));
   if (existsSync(sibling)) return sibling;
-  // Running from the TypeScript sources (tests): the compiled worker in dist/.
-  const built = join(packageRoot, 'dist', 'node', 'devnet-worker.js');
-  if (!existsSync(built)) fail('ERR_IO', `the devnet worker is not built (${built}): run \`npm run build:ts\``);
+  // Running from the TypeScript sources (tests): the compiled entry in dist/.
+  const built = join(packageRoot, 'dist', 'node', 'devnet-node.js');
+  if (!existsSync(built)) fail('ERR_IO', `the devnet node is not built (${built}): run \`npm run build:ts\``);
   return built;
+}
+
+/**
+ * Kills the node processes and removes the temp dir if this process exits or is interrupted
+ * before the run's own cleanup; returns the function that takes these handlers back.
+ */
+function cleanupOnExit(children: ChildProcess[], dir: string): () => void {
+  const now = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    now();
+    uninstall();
+    // Nobody else handles it: what the signal would have done without this handler (exit).
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  };
+  const uninstall = () => {
+    process.off('exit', now);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.on('exit', now);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return uninstall;
 }
 
 const h = (...parts: (string | number)[]) => blake3(parts.join('/')).toString('hex');
@@ -135,13 +172,16 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
   const concurrency = o.concurrency ?? 8;
   positive(concurrency, 'concurrency');
   const seed = o.seed ?? 1;
-  const file = workerPath();
+  const file = nodePath();
   const t0 = performance.now();
 
   const dir = mkdtempSync(join(tmpdir(), 'atoma-devnet-'));
-  const workers: Worker[] = [];
-  let ledger: Ledger | undefined;
-  let tick: NodeJS.Timeout | undefined;
+  const children: ChildProcess[] = [];
+  const uninstall = cleanupOnExit(children, dir);
+  let svc: LedgerService | undefined;
+  let port: ServicePort | undefined;
+  let stopStream: (() => void) | undefined;
+  let ending = false;
   try {
     const modelPath = join(dir, 'model.gguf');
     initModel(modelPath, { seed: 1 });
@@ -154,32 +194,33 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
     const clientKey = generateSigner();
     const refereeKey = generateSigner();
     const nodeKeys: Signer[] = Array.from({ length: o.nodes }, () => generateSigner());
-    const der = (k: Signer) => new Uint8Array(k.privateKey.export({ type: 'pkcs8', format: 'der' }));
-    const L = ledger = Ledger.open(join(dir, 'ledger.db'), { params, referees: [refereeKey.publicKey], faucet: true });
+    const pem = (k: Signer) => k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    svc = await serveLedger({ db: join(dir, 'ledger.db'), host: '127.0.0.1', port: 0, tickMs: 20, params, referees: [refereeKey.publicKey], faucet: true });
+    const L = svc.ledger;
+    const P = (port = new ServicePort(svc.url));
     const p = L.state.params;
     const run = h('devnet', seed, Date.now(), Math.random());
     const task = h(run, 'task');
     const client = clientKey.publicKey;
     const price = 10;
     // The client's funds (the devnet faucet) and the task exist before any node subscribes to it.
-    L.submit({ type: 'deposit', account: client, amount: 2 ** 49 });
-    L.submit(signEvent({ type: 'createTask', task, creator: client, kind: 'inference', digest: modelDigest, security: { mode: 'sampling', n: o.sample }, minReputation: 0 }, clientKey));
+    await P.submit(signEvent({ type: 'deposit', account: client, amount: 2 ** 49 }, clientKey));
+    await P.submit(signEvent({ type: 'createTask', task, creator: client, kind: 'inference', digest: modelDigest, security: { mode: 'sampling', n: o.sample }, minReputation: 0 }, clientKey));
 
     // Nodes: the first B are byzantine; paths cycle over the CPU's ISAs with 1 and 2 threads.
     const isas = info().isas as Isa[];
-    const kinds: Role[] = ['tamper', 'copy', 'silent'];
     const roles = new Map<string, Role>();
     const paths: DevnetNode[] = [];
-    const lock = new SharedArrayBuffer(4);
     const pathKey = new Map<string, string>();
-    const setups: WorkerSetup[] = [];
+    const setups: (NodeSetup & { isa: Isa; threads: number })[] = [];
+    const node = (i: number, id: string, key: Signer, role: Role, isa: Isa, threads: number, collateral: number) =>
+      setups.push({ url: svc!.url, key: pem(key), id, role, dir: join(dir, `node-${i}`), modelPath, digest: modelDigest, task, price, collateral, isa, threads });
     for (let i = 0; i < o.nodes; i++) {
-      const role: Role = i < o.byzantine ? (behavior === 'mixed' ? kinds[i % 3] : behavior) : 'honest';
-      const id = nodeKeys[i].publicKey;
-      roles.set(id, role);
-      setups.push({ id, key: der(nodeKeys[i]), role, isa: isas[i % isas.length], threads: 1 + (Math.floor(i / isas.length) % 2), modelPath, task, price, collateral: p.minCollateral, lock });
+      const role: Role = i < o.byzantine ? (behavior === 'mixed' ? BYZANTINE_ROLES[i % 3] : behavior) : 'honest';
+      roles.set(nodeKeys[i].publicKey, role);
+      node(i, nodeKeys[i].publicKey, nodeKeys[i], role, isas[i % isas.length], 1 + (Math.floor(i / isas.length) % 2), p.minCollateral);
     }
-    setups.push({ id: refereeKey.publicKey, key: der(refereeKey), role: 'referee', isa: isas[0], threads: 1, modelPath, task, price, collateral: 0, lock });
+    node(o.nodes, refereeKey.publicKey, refereeKey, 'referee', isas[0], 1, 0);
     const byz = (n: string) => roles.get(n) !== 'honest';
 
     // Metrics.
@@ -190,18 +231,16 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
       payments: 0, paidAmount: 0, honestDisagreements: 0, crossPathAgreements: 0, pathMismatches: 0, executions: 0,
       latencyMs: { p50: 0, p90: 0, p99: 0, max: 0 }, seconds: 0, ledgerEvents: 0, signedEvents: 0, ledgerVerified: false, modelDigest, paths, errors: [],
     };
+    const error = (m: string) => { if (r.errors.length < 10) r.errors.push(m); };
     const byzSlashed = new Set<string>();
     const honestSlashed = new Set<string>();
     const latencies: number[] = [];
     interface Open { started: number; reveals: Map<string, string> }
     const open = new Map<string, Open>();
-    /** Each open request's input digest (the assignment is on the ledger under it). */
-    const inputOf = new Map<string, string>();
     let nextQ = 0;
     let done = 0;
     let finish!: () => void;
     const finished = new Promise<void>((res) => { finish = res; });
-    const referee = () => workers[workers.length - 1];
     const progress = () => o.onProgress?.({ done, total: o.requests, settled: r.settled, disputes: r.disputes, slashes: r.slashes });
 
     const nodeOf = (id: string) => paths.find((n) => n.id === id) ?? { id, role: 'honest', isa: '', threads: 0, sampled: 0, slashed: 0 };
@@ -222,13 +261,6 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
             break;
           case 'disputeResolved':
             if (x.winner.length > 0 && !x.winner.some(byz)) r.disputesWonByHonest++;
-            break;
-          case 'reexecute':
-          {
-            // The referee reads the request's input from the ledger, like the nodes.
-            const digest = inputOf.get(x.request)!;
-            referee().postMessage({ t: 'reexecute', request: x.request, mode: x.mode, leafIndex: x.leafIndex, digest, input: L.getInput(digest)! } satisfies ToWorker);
-          }
             break;
           case 'slashed':
             r.slashes++;
@@ -260,7 +292,6 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
             if (new Set(honest.map(([, d]) => d)).size > 1) r.honestDisagreements++;
             else if (new Set(honest.map(([n]) => pathKey.get(n))).size > 1) r.crossPathAgreements++;
             open.delete(x.request.id);
-            inputOf.delete(x.request.id);
             closeOne();
             break;
           }
@@ -268,60 +299,25 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
       }
     };
 
-    // The ledger thread: a queue of posted events, applied in one batch per turn of the loop.
-    let queue: Record<string, unknown>[] = [];
-    let scheduled = false;
-    const broadcast = (items: { event: Event; effects: Effect[] }[]) => {
-      if (items.length === 0) return;
-      // The inputs of the requests in this batch travel with it, as a node would fetch them (GET /inputs).
-      const inputs: Record<string, Uint8Array> = {};
-      for (const { event } of items) if (event.type === 'request') inputs[event.input] = L.getInput(event.input)!;
-      const m: ToWorker = { t: 'log', items, inputs };
-      for (const w of workers) w.postMessage(m);
-    };
-    const flush = () => {
-      scheduled = false;
-      const batch = queue;
-      queue = [];
-      if (batch.length === 0) return;
-      const results = L.submitBatch(batch);
-      const items: { event: Event; effects: Effect[] }[] = [];
-      results.forEach((res, i) => {
-        if (res.ok) {
-          items.push({ event: res.event, effects: res.effects });
-          observe(res.event, res.effects);
-        } else if (batch[i].type === 'request') {
-          if (r.errors.length < 10) r.errors.push(`request refused: ${res.error.code} ${res.error.message}`);
-          // Refused (no eligible nodes): the client gives up on it.
-          r.refused++;
-          open.delete(batch[i].request as string);
-          inputOf.delete(batch[i].request as string);
-          closeOne();
-        } else if (batch[i].type === 'register' || batch[i].type === 'subscribe' || ['ERR_SIGNATURE', 'ERR_REPLAY', 'ERR_NOT_REFEREE', 'ERR_FAUCET'].includes(res.error.code)) {
-          // Never expected: every participant signs with its own key and a fresh nonce.
-          if (r.errors.length < 10) r.errors.push(`${String(batch[i].type)} refused: ${res.error.code} ${res.error.message}`);
-        }
-      });
-      broadcast(items);
-    };
-    const post = (...events: Record<string, unknown>[]) => {
-      queue.push(...events);
-      if (!scheduled) { scheduled = true; setImmediate(flush); }
-    };
-
-    // The client: keeps `concurrency` requests open.
+    // The client: keeps `concurrency` requests open; each input goes on the ledger before the signed request names it.
     const sendNext = () => {
       if (nextQ >= o.requests) return;
       const q = nextQ++;
       const request = h(run, 'request', q);
       const words = blake3(`devnet prompt/${seed}/${q}`, { length: 64 });
       const a: Assignment = { prompt: Array.from({ length: 4 + (words[0] % 5) }, (_, i) => words[i + 1] % 480), maxTokens, seed: seed * 1_000_003 + q, temperature: 0.8 };
-      // The input is the assignment's canonical JSON, stored on the ledger before the request names it.
-      const input = L.putInput(Buffer.from(canonical(a), 'utf8'));
-      inputOf.set(request, input);
+      const { bytes, digest } = encodeAssignment(a);
       open.set(request, { started: performance.now(), reveals: new Map() });
       r.requests++;
-      post(signEvent({ type: 'request', request, task, client, maxPrice: price, minNodes: 1, input }, clientKey));
+      P.putInput(bytes)
+        .then((input) => P.submit(signEvent({ type: 'request', request, task, client, maxPrice: price, minNodes: 1, input }, clientKey)))
+        .catch((e: AtomaError) => {
+          // Refused (no eligible nodes): the client gives up on it.
+          error(`request refused: ${e.code} ${e.message}`);
+          r.refused++;
+          open.delete(request);
+          closeOne();
+        });
     };
     function closeOne() {
       done++;
@@ -330,16 +326,27 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
       else sendNext();
     }
 
-    // Start the workers; each registers and subscribes once its model is loaded.
+    // The report follows the ledger's stream, as any participant does.
+    stopStream = P.stream((await P.head()).seq, (item) => observe(item.event, item.effects), (e) => {
+      if (!ending) error(`the devnet's ledger stream broke: ${e.message}`);
+    });
+
+    // Start the node processes; each registers and subscribes once its model is loaded.
     let ready = 0;
     let allReady!: () => void;
     let startFailed!: (e: Error) => void;
     const started = new Promise<void>((res, rej) => { allReady = res; startFailed = rej; });
-    setups.forEach((s, i) => {
-      const w = new Worker(file, { workerData: s });
-      workers.push(w);
-      w.on('message', (m: FromWorker) => {
-        if (m.t === 'submit') post(...m.events);
+    setups.forEach(({ isa, threads, ...s }, i) => {
+      const child = fork(file, [], {
+        env: { ...process.env, ATOMA_ISA: isa, ATOMA_THREADS: String(threads) },
+        // ATOMA_DEVNET_LOG=1: the nodes' JSON logs go through to this stderr; else only a failed start's last words are kept.
+        execArgv: [], stdio: ['ignore', 'ignore', process.env.ATOMA_DEVNET_LOG ? 'inherit' : 'pipe', 'ipc'],
+      });
+      children.push(child);
+      let stderr = '';
+      child.stderr?.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-4000); });
+      child.on('message', (m: FromNode) => {
+        if (m.t === 'hello') child.send({ t: 'setup', setup: s } satisfies ToNode);
         else if (m.t === 'ready') {
           if (s.role !== 'referee') {
             paths.push({ id: s.id, role: s.role, isa: m.isa, threads: m.threads, sampled: 0, slashed: 0 });
@@ -348,26 +355,20 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
           if (++ready === setups.length) allReady();
         } else if (m.t === 'executed') {
           r.executions++;
-          if (m.isa !== s.isa || m.threads !== s.threads) r.pathMismatches++;
-        } else if (m.t === 'error' && r.errors.length < 10) r.errors.push(m.message);
+          if (m.isa !== isa || m.threads !== threads) r.pathMismatches++;
+        } else if (m.t === 'error') error(m.message);
       });
-      w.on('error', (e) => {
-        if (r.errors.length < 10) r.errors.push(`worker ${i}: ${e.stack ?? e.message}`);
+      child.on('error', (e) => error(`node ${i} (${s.role}): ${e.message}`));
+      child.on('exit', (code, signal) => {
+        if (ending) return;
+        const why = `node ${i} (${s.role}) exited (${signal ?? code})${stderr ? `: ${stderr.trim()}` : ''}`;
+        error(why);
         // A node that cannot start (no native addon, no model) stops the run instead of stalling it.
-        if (ready < setups.length) startFailed(new AtomaError(`devnet: worker ${i} (${s.role}) failed to start: ${e.message}`, 'ERR_DEVNET'));
+        if (ready < setups.length) startFailed(new AtomaError(`devnet: ${why}`, 'ERR_DEVNET'));
       });
     });
     const deadline = new Promise<void>((res) => setTimeout(res, o.timeoutMs ?? 300_000).unref());
     await Promise.race([started, deadline]);
-    // Let the last registrations land before the first sample is drawn.
-    await new Promise((res) => setTimeout(res, 50));
-    tick = setInterval(() => {
-      const t = L.tickIfDue();
-      if (t?.ok) {
-        observe(t.event, t.effects);
-        broadcast([{ event: t.event, effects: t.effects }]);
-      }
-    }, 20);
     for (let i = 0; i < Math.min(concurrency, o.requests); i++) sendNext();
     await Promise.race([finished, deadline]);
     r.complete = done >= o.requests;
@@ -383,9 +384,16 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
     paths.sort((a, b) => setups.findIndex((s) => s.id === a.id) - setups.findIndex((s) => s.id === b.id));
     return r;
   } finally {
-    if (tick) clearInterval(tick);
-    await Promise.all(workers.map((w) => w.terminate()));
-    ledger?.close();
+    ending = true;
+    stopStream?.();
+    await Promise.all(children.map((c) => new Promise<void>((res) => {
+      if (c.exitCode !== null || c.signalCode !== null) return res();
+      c.once('exit', () => res());
+      c.kill('SIGKILL');
+    })));
+    port?.close();
+    await svc?.close();
     rmSync(dir, { recursive: true, force: true });
+    uninstall();
   }
 }

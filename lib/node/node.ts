@@ -3,16 +3,17 @@
  * into the content cache (verified), the job database (unfinished jobs from a previous run are
  * queued again), the ledger, one engine thread per model, the protocol side when the config
  * names ledger tasks (participant.ts: register, subscribe, follow the stream, resume assignments
- * stored in node.db), then the HTTP API.
+ * stored in node.db), then the HTTP API. `startParticipant` is that protocol side on its own: the
+ * devnet's node processes (devnet-node.ts) start the same one.
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { loadModel } from '../model/load.js';
 import type { LoadedModel } from '../model/types.js';
-import { signEvent } from '../protocol/signing.js';
+import { signEvent, type Signer } from '../protocol/signing.js';
 import { AssignmentStore } from './assignments.js';
 import { openLedgerPort, type LedgerPort } from './ledger-port.js';
-import { Participant } from './participant.js';
+import { Participant, type ParticipantHooks } from './participant.js';
 import { ContentCache } from './cache.js';
 import { loadConfig, type FunctionConfig, type NodeConfig, type TaskConfig } from './config.js';
 import { readFileSync } from 'node:fs';
@@ -48,6 +49,48 @@ export interface Answer {
   body: Record<string, unknown>;
   text: string;
   finish: 'stop' | 'length';
+}
+
+/** What the protocol side of a node needs to start (startParticipant). */
+export interface ParticipantSetup {
+  ledger: LedgerPort;
+  key: Signer;
+  /** node.db: the cursor and the assignments (assignments.ts). */
+  dbPath: string;
+  queue: JobQueue;
+  /** The ledger tasks served, with their model digests and prices. */
+  subscriptions: { task: string; digest: string; price: number }[];
+  referee: boolean;
+  faucet?: number;
+  collateral?: number;
+  log: Logger;
+  /** Test networks only (lib/node/devnet-node.ts); `atoma node` passes none. */
+  hooks?: ParticipantHooks;
+}
+
+/**
+ * The protocol side of a node, started: opens node.db, checks each ledger task's model digest
+ * (ERR_DIGEST_MISMATCH), registers once, subscribes with the given prices and follows the stream
+ * from the stored cursor. `atoma node` (AtomaNode) and each devnet node process use it.
+ *
+ * @example
+ * const { participant, store } = await startParticipant({ ledger, key, dbPath: 'node.db', queue, subscriptions, referee: false, log });
+ * await participant.stop(30_000); store.close();
+ */
+export async function startParticipant(s: ParticipantSetup): Promise<{ participant: Participant; store: AssignmentStore }> {
+  const store = new AssignmentStore(s.dbPath);
+  try {
+    const participant = new Participant({
+      port: s.ledger, node: s.key.publicKey, sign: (e) => signEvent(e, s.key), store, queue: s.queue,
+      tasks: new Map(s.subscriptions.map((t) => [t.task, t.digest])), referee: s.referee, log: s.log, hooks: s.hooks,
+    });
+    await participant.join({ faucet: s.faucet, collateral: s.collateral, subscriptions: s.subscriptions });
+    await participant.start();
+    return { participant, store };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
 }
 
 export class AtomaNode {
@@ -137,13 +180,12 @@ export class AtomaNode {
     const p = this.config.participation;
     const served = this.config.tasks.filter((t) => t.ledgerTask !== undefined);
     if (served.length === 0 && !p.referee) return;
-    const store = (this.assignments = new AssignmentStore(join(this.config.cacheDir, 'node.db')));
-    const participant = new Participant({
-      port: this.ledger, node: this.key.publicKey, sign: (e) => signEvent(e, this.key), store, queue: this.queue,
-      tasks: new Map(served.map((t) => [t.ledgerTask!, t.digest])), referee: p.referee, log: this.log,
+    const { participant, store } = await startParticipant({
+      ledger: this.ledger, key: this.key, dbPath: join(this.config.cacheDir, 'node.db'), queue: this.queue, referee: p.referee,
+      subscriptions: served.map((t) => ({ task: t.ledgerTask!, digest: t.digest, price: t.pricePerRequest ?? 0 })),
+      faucet: p.faucet, collateral: p.collateral, log: this.log,
     });
-    await participant.join({ faucet: p.faucet, collateral: p.collateral, subscriptions: served.map((t) => ({ task: t.ledgerTask!, digest: t.digest, price: t.pricePerRequest ?? 0 })) });
-    await participant.start();
+    this.assignments = store;
     this.participant = participant;
   }
 

@@ -17,6 +17,10 @@
  * stored result is committed, a commitment is opened with its stored salt.
  *
  * Every event it submits is signed with the node key (the node id on the ledger is its public key).
+ *
+ * ParticipantHooks are the seams a test network (lib/node/devnet.ts) uses to make a node
+ * byzantine (lib/node/byzantine.ts): decline an assignment, replace a result, watch the stream.
+ * Without hooks -- always, for `atoma node` -- none of them is consulted.
  */
 import { randomBytes } from 'node:crypto';
 import { AtomaError } from '../engine/errors.js';
@@ -25,13 +29,27 @@ import { Trace } from '../protocol/trace.js';
 import type { Effect, Event } from '../protocol/types.js';
 import { decodeAssignment } from './assignment-input.js';
 import type { AssignmentRow, AssignmentStore, RefereeJob } from './assignments.js';
-import type { EngineOp, OpResult } from './engine.js';
+import type { EngineOp, OpResult, WireExecution } from './engine.js';
+import type { Assignment } from './executor.js';
 import type { ClientEvent, LedgerPort, StreamItem } from './ledger-port.js';
 import type { Logger } from './log.js';
 import { QueueFullError, type JobQueue } from './queue.js';
 
 /** Adds the signer's nonce and signature to an event (lib/protocol/signing.ts signEvent). */
 export type EventSigner = (event: ClientEvent) => ClientEvent;
+
+/**
+ * Seams for a misbehaving node in a test network (lib/node/byzantine.ts). Each one, when absent,
+ * leaves the honest behaviour as it is; the production node (node.ts) passes none.
+ */
+export interface ParticipantHooks {
+  /** Called for every stream item after the node recorded it (e.g. to watch others' commitments). */
+  observe?(item: StreamItem): void;
+  /** Called when the node is sampled (or a replacement); false: it ignores the assignment (never executes nor commits). */
+  accept?(request: string): boolean;
+  /** Called with the engine's result; what it returns is stored, committed, revealed and bisected instead. */
+  result?(request: string, assignment: Assignment, honest: WireExecution): WireExecution | Promise<WireExecution>;
+}
 
 export interface ParticipantOptions {
   port: LedgerPort;
@@ -53,6 +71,8 @@ export interface ParticipantOptions {
    * Default: the queue's capacity. 0: never.
    */
   maxBacklog?: number;
+  /** Test networks only (see ParticipantHooks). */
+  hooks?: ParticipantHooks;
 }
 
 /** Ledger refusals that mean "already done": the action succeeded before (e.g. before a crash). */
@@ -71,7 +91,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * await p.stop(30_000);
  */
 export class Participant {
-  private readonly o: Required<Omit<ParticipantOptions, 'referee'>> & { referee: boolean };
+  private readonly o: Required<Omit<ParticipantOptions, 'referee' | 'hooks'>> & { referee: boolean; hooks?: ParticipantHooks };
   private stopStream: (() => void) | null = null;
   private readonly driving = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
@@ -210,6 +230,7 @@ export class Participant {
       } else if (x.type === 'settled' && store.get(x.request)) log('info', 'settled', { request: x.request, outputDigest: x.outputDigest, nodes: x.nodes.length });
       else if (x.type === 'failed' && store.get(x.request)) log('warn', 'request failed', { request: x.request, reason: x.reason });
     }
+    this.o.hooks?.observe?.(item);
     for (const id of kick) this.drive(id);
     for (const j of jobs) this.refere(j);
     if (kick.size) this.backpressure();
@@ -258,7 +279,7 @@ export class Participant {
           log('warn', 'replaced on a request (missed deadline)', { request: x.request });
         }
         const mine = x.type === 'sampled' ? x.nodes.includes(me) : x.node === me;
-        if (!mine) return;
+        if (!mine || this.o.hooks?.accept?.(x.request) === false) return;
         // The request event names task and input; a replacement (tick) reads them from the request record.
         const fromEvent = ev.type === 'request' && ev.request === x.request;
         store.assign(x.request, fromEvent ? ev.task : '', fromEvent ? ev.input ?? null : null, x.deadline);
@@ -376,6 +397,7 @@ export class Participant {
     try {
       const a = decodeAssignment(await this.o.port.getInput(where.input), where.input);
       result = await this.onEngine(model, { op: 'execute', assignment: a }, row.deadline);
+      if (this.o.hooks?.result) result = await this.o.hooks.result(row.request, a, result);
     } catch (e) {
       const ae = e as AtomaError;
       // Shutting down: the row stays 'assigned' and the next start runs it.

@@ -8,9 +8,10 @@ const HELP = `usage: atoma devnet --nodes N --sample n --byzantine B --requests 
        atoma devnet --simulate --nodes N --sample n --byzantine B --requests R
                     [--behavior tamper|copy|silent|mixed] [--seed S] [--json]
 
-Without --simulate: a whole network on this machine. An embedded SQLite ledger (temp dir), N
-nodes as worker threads on a mix of CPU paths (scalar/avx2/avx512) and 1 or 2 threads, a referee,
-and a client sending R inference requests (T tokens each, default 8) to a tiny init model. B of
+Without --simulate: a whole network on this machine. The ledger service (SQLite in a temp dir,
+127.0.0.1), N nodes as separate processes running the real node (ATOMA_ISA scalar/avx2/avx512,
+ATOMA_THREADS 1 or 2: each on its own CPU path, in parallel), a referee process, and a client
+sending R inference requests (T tokens each, default 8) to a tiny init model. B of
 the nodes are byzantine (default mixed: tamper, copy commitments, go silent). Nodes execute with
 the real engine, commit, reveal; disagreements are bisected and the referee recomputes one leaf.
 Reports settled requests, disputes, false disputes, tampered results settled, slashes, payments
