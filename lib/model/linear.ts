@@ -8,13 +8,56 @@ import { fail } from '../engine/errors.js';
 import { native, type NativeAddon } from '../engine/native.js';
 import type { Weight, WeightFormat } from './types.js';
 
+/** The layouts the product kernels read: the stored formats, and q8_0 repacked for decode. */
+export type MatrixFormat = WeightFormat | 'q8_0x128';
+
+/**
+ * A matrix as the products take it: a stored Weight, or the decode layout of one (packForDecode).
+ * The format never changes a product's bytes, only its speed.
+ */
+export interface MatrixWeight {
+  name: string;
+  format: MatrixFormat;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
 type WeightAddon = NativeAddon & {
-  gemmWeights(a: Float32Array, w: Uint8Array, format: WeightFormat, c: Float32Array, m: number, n: number, k: number, bias: Float32Array | null, async: false): void;
-  gemmWeightsSwiglu(a: Float32Array, m: number, k: number, wGate: Uint8Array, formatGate: WeightFormat, wUp: Uint8Array, formatUp: WeightFormat,
+  gemmWeights(a: Float32Array, w: Uint8Array, format: MatrixFormat, c: Float32Array, m: number, n: number, k: number, bias: Float32Array | null, async: false): void;
+  gemmWeightsSwiglu(a: Float32Array, m: number, k: number, wGate: Uint8Array, formatGate: MatrixFormat, wUp: Uint8Array, formatUp: MatrixFormat,
     n: number, gate: Float32Array, up: Float32Array, act: Float32Array): void;
-  gemmWeightsMany(a: Float32Array, m: number, k: number, ...groups: (Uint8Array | WeightFormat | Float32Array | number | null)[]): void;
+  gemmWeightsMany(a: Float32Array, m: number, k: number, ...groups: (Uint8Array | MatrixFormat | Float32Array | number | null)[]): void;
+  packQ8_0x128?(w: Uint8Array, n: number, k: number): Uint8Array;
 };
 const addon = native as WeightAddon;
+
+/** Rows per product up to which the decode layout has its fused kernel (the addon's limit). */
+export const DECODE_MAX_ROWS = 8;
+
+/**
+ * Whether products of at most DECODE_MAX_ROWS rows run faster on q8_0 repacked by packForDecode:
+ * true on the CPU's AVX-512 path (its fused q8_0x128 kernel). Elsewhere the packed layout still
+ * gives the same bytes, through a slower widen-then-gemm path, so callers keep the stored one.
+ */
+export function decodeLayoutPreferred(): boolean {
+  if (typeof addon.packQ8_0x128 !== 'function') return false;
+  const i = native.info();
+  return i.isa === 'avx512' && i.device === 'cpu';
+}
+
+/**
+ * A q8_0 matrix [N, K] repacked into the decode layout q8_0x128 (same scales and int8 values,
+ * 128-row panels, each k's rows side by side; see native/cpu/gemm_weights.h), or null for any
+ * other format. The copy is the weight's size again, in memory of its own.
+ *
+ * @example
+ * const wq = packForDecode(weights.get('blk.0.attn_q.weight')) ?? weights.get('blk.0.attn_q.weight');
+ */
+export function packForDecode(w: Weight): MatrixWeight | null {
+  if (w.format !== 'q8_0' || w.shape.length !== 2 || typeof addon.packQ8_0x128 !== 'function') return null;
+  const [N, K] = w.shape;
+  return { name: w.name, format: 'q8_0x128', shape: [N, K], bytes: addon.packQ8_0x128(w.bytes, N, K) };
+}
 
 /**
  * y[M, N] = x[M, K] x W^T (+ bias) for a stored weight W of shape [N, K].
@@ -22,7 +65,7 @@ const addon = native as WeightAddon;
  * @example
  * const q = linear(h, tokens, weights.get('blk.0.attn_q.weight'));
  */
-export function linear(x: Float32Array, rows: number, w: Weight, bias?: Float32Array | null, out?: Float32Array): Float32Array {
+export function linear(x: Float32Array, rows: number, w: MatrixWeight, bias?: Float32Array | null, out?: Float32Array): Float32Array {
   if (w.shape.length !== 2) fail('ERR_MODEL_SHAPE', `${w.name}: a matrix weight needs 2 dimensions, got [${w.shape.join(', ')}]`);
   const [N, K] = w.shape;
   if (x.length !== rows * K) fail('ERR_SHAPE', `${w.name}: input has ${x.length} values, expected ${rows} x ${K}`);
@@ -42,14 +85,14 @@ const MANY_MAX = 16;
  * @example
  * const [q, k, v] = linearMany(h, 1, [w.q, w.k, w.v], [w.qBias, w.kBias, w.vBias]);
  */
-export function linearMany(x: Float32Array, rows: number, ws: readonly Weight[], biases: readonly (Float32Array | null)[] = [], outs: readonly Float32Array[] = []): Float32Array[] {
+export function linearMany(x: Float32Array, rows: number, ws: readonly MatrixWeight[], biases: readonly (Float32Array | null)[] = [], outs: readonly Float32Array[] = []): Float32Array[] {
   if (ws.length === 0) return [];
   if (ws.length > MANY_MAX) {
     return [...linearMany(x, rows, ws.slice(0, MANY_MAX), biases.slice(0, MANY_MAX), outs.slice(0, MANY_MAX)),
       ...linearMany(x, rows, ws.slice(MANY_MAX), biases.slice(MANY_MAX), outs.slice(MANY_MAX))];
   }
   const K = ws[0].shape[1];
-  const args: (Uint8Array | WeightFormat | Float32Array | number | null)[] = [];
+  const args: (Uint8Array | MatrixFormat | Float32Array | number | null)[] = [];
   const ys: Float32Array[] = [];
   ws.forEach((w, i) => {
     if (w.shape.length !== 2) fail('ERR_MODEL_SHAPE', `${w.name}: a matrix weight needs 2 dimensions, got [${w.shape.join(', ')}]`);
@@ -71,7 +114,7 @@ export function linearMany(x: Float32Array, rows: number, ws: readonly Weight[],
  * @example
  * const act = swiglu(h, 1, w.gate, w.up);
  */
-export function swiglu(x: Float32Array, rows: number, gate: Weight, up: Weight,
+export function swiglu(x: Float32Array, rows: number, gate: MatrixWeight, up: MatrixWeight,
   bufs: { gate?: Float32Array; up?: Float32Array; act?: Float32Array } = {}): Float32Array {
   for (const w of [gate, up]) if (w.shape.length !== 2) fail('ERR_MODEL_SHAPE', `${w.name}: a matrix weight needs 2 dimensions, got [${w.shape.join(', ')}]`);
   const [N, K] = gate.shape;

@@ -3,6 +3,8 @@
 // their own error code, before any pointer reaches the kernel.
 #include <napi.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "../cpu/gemm_weights.h"
@@ -18,7 +20,7 @@ namespace atoma::addon {
 namespace {
 
 // gemmWeights(A, W, format, C, M, N, K, bias | null, async): C[M, N] = A[M, K] x W^T (+ bias),
-// W the stored bytes of an [N, K] weight in `format` ("f32" | "f16" | "bf16" | "q8_0").
+// W the stored bytes of an [N, K] weight in `format` ("f32" | "f16" | "bf16" | "q8_0" | "q8_0x128").
 Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -34,7 +36,7 @@ Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
     }
     auto A = arg_array<float>(info, 0, napi_float32_array, checked_mul(env, M, K, "A"), "A");
     auto W = arg_bytes(info, 1, "W");
-    const int64_t need = checked_mul(env, N, row_bytes, "W");
+    const int64_t need = checked_mul(env, weight_stored_rows(fmt, N), row_bytes, "W");
     if (W.length != need)
       throw_error(env, "ERR_WEIGHT_BYTES",
                   "W: " + std::to_string(N) + " rows of " + std::to_string(K) + " " + fmt_name +
@@ -89,7 +91,7 @@ Napi::Value GemmWeightsMany(const Napi::CallbackInfo& info) {
         throw_error(env, e.code.c_str(), e.what());
       }
       auto W = arg_bytes(info, at, "W");
-      const int64_t need = checked_mul(env, N, row_bytes, "W");
+      const int64_t need = checked_mul(env, weight_stored_rows(fmt, N), row_bytes, "W");
       if (W.length != need)
         throw_error(env, "ERR_WEIGHT_BYTES",
                     "W" + std::to_string(i) + ": " + std::to_string(N) + " rows of " + std::to_string(K) + " " +
@@ -132,7 +134,7 @@ Napi::Value GemmWeightsSwiglu(const Napi::CallbackInfo& info) {
         throw_error(env, e.code.c_str(), e.what());
       }
       auto W = arg_bytes(info, 3 + 2 * i, "W");
-      const int64_t need = checked_mul(env, N, row_bytes, "W");
+      const int64_t need = checked_mul(env, weight_stored_rows(fmt, N), row_bytes, "W");
       if (W.length != need)
         throw_error(env, "ERR_WEIGHT_BYTES",
                     std::string(names[i]) + " W: " + std::to_string(N) + " rows of " + std::to_string(K) + " " +
@@ -156,9 +158,43 @@ Napi::Value GemmWeightsSwiglu(const Napi::CallbackInfo& info) {
   });
 }
 
+// packQ8_0x128(W, N, K) -> Uint8Array: the q8_0 weight [N, K] repacked for decode (gemm_weights.h,
+// pack_q8_0x128), in an allocation of its own (cache-line aligned) that the buffer frees.
+Napi::Value PackQ8_0x128(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const int64_t N = arg_size(info, 1, "N"), K = arg_size(info, 2, "K");
+    int64_t row_bytes = 0;
+    try {
+      row_bytes = weight_row_bytes(WeightFormat::Q8_0, K);
+    } catch (const Error& e) {
+      throw_error(env, e.code.c_str(), e.what());
+    }
+    auto W = arg_bytes(info, 0, "W");
+    const int64_t need = checked_mul(env, N, row_bytes, "W");
+    if (W.length != need)
+      throw_error(env, "ERR_WEIGHT_BYTES", "W: " + std::to_string(N) + " rows of " + std::to_string(K) +
+                                               " q8_0 weights are " + std::to_string(need) + " bytes, got " +
+                                               std::to_string(W.length));
+    const int64_t out_bytes = checked_mul(env, weight_stored_rows(WeightFormat::Q8_0x128, N), row_bytes, "packed W");
+    if (out_bytes == 0) return Napi::Uint8Array::New(env, 0);
+    void* p = std::aligned_alloc(64, (static_cast<size_t>(out_bytes) + 63) / 64 * 64);
+    if (!p) throw_error(env, "ERR_OUT_OF_MEMORY", "packQ8_0x128: cannot allocate " + std::to_string(out_bytes) + " bytes");
+    try {
+      pack_q8_0x128(W.data, W.length, N, K, p, out_bytes);
+    } catch (const Error& e) {
+      std::free(p);
+      throw_error(env, e.code.c_str(), e.what());
+    }
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, p, static_cast<size_t>(out_bytes), [](Napi::Env, void* data) { std::free(data); });
+    return Napi::Uint8Array::New(env, static_cast<size_t>(out_bytes), buf, 0);
+  });
+}
+
 }  // namespace
 
 void register_weights(Napi::Env env, Napi::Object exports) {
+  exports.Set("packQ8_0x128", Napi::Function::New(env, PackQ8_0x128));
   exports.Set("gemmWeights", Napi::Function::New(env, GemmWeights));
   exports.Set("gemmWeightsMany", Napi::Function::New(env, GemmWeightsMany));
   exports.Set("gemmWeightsSwiglu", Napi::Function::New(env, GemmWeightsSwiglu));

@@ -146,6 +146,11 @@ void pack_b_nk(const float* B, int64_t ldb, int n, int64_t kc, float* dst) {
   }
 }
 
+// Prefetch distance of the decode GEMV, in floats per row (measured on Zen 5, one thread, 11
+// layers of a 768-wide f32 model streamed from memory: 64 about 15% faster than none, 128 and
+// 256 in between).
+constexpr int64_t kGemvPrefetch = 64;
+
 // Decode-sized A x W^T straight from W: G groups of 16 rows of W are loaded 16 k at a time and
 // transposed in registers, so each lane of p[m][g] is one output that takes its fmas in k order.
 // w[16*G] are the row pointers (rows past the edge repeat a valid row; their lanes are dropped).
@@ -164,6 +169,10 @@ void gemv_tile(int64_t K, const float* A, int64_t lda, const float* const* w, fl
     int64_t k0 = c0;
     for (; k0 + 16 <= cend; k0 += 16) {
       for (int g = 0; g < G; ++g) {
+        // Each row 256 bytes ahead: weights come from a file mapping in 4 KiB pages, and the
+        // hardware prefetchers restart at every page edge of each of the 16 row streams.
+        for (int i = 0; i < 16; ++i)
+          _mm_prefetch(reinterpret_cast<const char*>(w[16 * g + i] + k0 + kGemvPrefetch), _MM_HINT_T0);
         for (int i = 0; i < 16; ++i) {
           t[i] = _mm512_loadu_ps(w[16 * g + i] + k0);
         }
@@ -201,7 +210,7 @@ void gemv_tile(int64_t K, const float* A, int64_t lda, const float* const* w, fl
 
 constexpr int kGemvMaxM = 8;
 // One group of 16 rows at a time: 16 concurrent row streams is what the hardware prefetchers
-// follow best (4 groups, or software prefetch, measured at half the bandwidth on Zen 5).
+// follow best (4 groups measured at half the bandwidth on Zen 5).
 constexpr int kGemvCols = 16;   // 16 * G for the widest G below
 
 template <int MB, int G>

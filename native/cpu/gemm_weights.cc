@@ -115,6 +115,7 @@ ConvertRows converter(WeightFormat f, Isa isa) {
     case WeightFormat::F16: return c->f16;
     case WeightFormat::Bf16: return c->bf16;
     case WeightFormat::Q8_0: return c->q8_0;
+    case WeightFormat::Q8_0x128: return nullptr;   // panels, not rows: see unpack_panel
   }
   return c->f32;
 }
@@ -165,11 +166,17 @@ int64_t weight_row_bytes(WeightFormat format, int64_t K) {
     case WeightFormat::F16:
     case WeightFormat::Bf16: return K * 2;
     case WeightFormat::Q8_0:
+    case WeightFormat::Q8_0x128:
       if (K % kQ8Block != 0)
         throw Error("ERR_SHAPE", "q8_0 weights need K divisible by 32, got K = " + num(K));
       return K / kQ8Block * kQ8BlockBytes;
   }
   throw Error("ERR_WEIGHT_FORMAT", "unknown weight format");
+}
+
+int64_t weight_stored_rows(WeightFormat format, int64_t N) {
+  if (format != WeightFormat::Q8_0x128 || N <= 0) return N;
+  return (N + kQ8PanelRows - 1) / kQ8PanelRows * kQ8PanelRows;
 }
 
 WeightFormat parse_weight_format(const char* name) {
@@ -178,12 +185,73 @@ WeightFormat parse_weight_format(const char* name) {
   if (s == "f16") return WeightFormat::F16;
   if (s == "bf16") return WeightFormat::Bf16;
   if (s == "q8_0") return WeightFormat::Q8_0;
-  throw Error("ERR_WEIGHT_FORMAT", "unknown weight format '" + s + "' (expected f32, f16, bf16 or q8_0)");
+  if (s == "q8_0x128") return WeightFormat::Q8_0x128;
+  throw Error("ERR_WEIGHT_FORMAT", "unknown weight format '" + s + "' (expected f32, f16, bf16, q8_0 or q8_0x128)");
 }
+
+namespace {
+
+// Bytes of one q8_0x128 panel: per block, 128 scales then 32 x 128 int8.
+int64_t panel_bytes(int64_t K) { return K / kQ8Block * kQ8PanelRows * kQ8BlockBytes; }
+
+// Rows [r0, r0 + rows) of panel P (inside one panel) widened to f32: the canonical f32(d) * q.
+void unpack_panel(const uint8_t* P, int64_t K, int64_t r0, int64_t rows, float* dst, int64_t ldd) {
+  for (int64_t b = 0; b < K / kQ8Block; ++b) {
+    const uint8_t* blk = P + b * kQ8PanelRows * kQ8BlockBytes;
+    const uint8_t* q = blk + 2 * kQ8PanelRows;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float d = wq_detail::half_to_float(static_cast<uint16_t>(blk[2 * (r0 + r)] | (blk[2 * (r0 + r) + 1] << 8)));
+      float* o = dst + r * ldd + b * kQ8Block;
+      for (int64_t k = 0; k < kQ8Block; ++k)
+        o[k] = d * static_cast<float>(static_cast<int8_t>(q[k * kQ8PanelRows + r0 + r]));
+    }
+  }
+}
+
+}  // namespace
 
 void dequantize_weights(WeightFormat format, const void* W, int64_t rows, int64_t K, float* out) {
   const int64_t rb = weight_row_bytes(format, K);
+  if (format == WeightFormat::Q8_0x128) {
+    const uint8_t* w = static_cast<const uint8_t*>(W);
+    for (int64_t j = 0; j < rows; j += kQ8PanelRows)
+      unpack_panel(w + j / kQ8PanelRows * panel_bytes(K), K, 0, std::min(kQ8PanelRows, rows - j), out + j * K, K);
+    return;
+  }
   converter(format, Isa::Scalar)(static_cast<const uint8_t*>(W), rb, rows, 0, K, out, K);
+}
+
+void pack_q8_0x128(const void* W, int64_t W_bytes, int64_t N, int64_t K, void* out, int64_t out_bytes) {
+  if (N < 0 || K < 0) throw Error("ERR_SHAPE", "pack_q8_0x128: N and K must be >= 0, got " + num(N) + ", " + num(K));
+  const int64_t rb = weight_row_bytes(WeightFormat::Q8_0, K);
+  if (W_bytes != N * rb)
+    throw Error("ERR_WEIGHT_BYTES", "pack_q8_0x128: " + num(N) + " rows of " + num(K) + " q8_0 weights need " +
+                                        num(N * rb) + " bytes, got " + num(W_bytes));
+  const int64_t need = weight_stored_rows(WeightFormat::Q8_0x128, N) * rb;
+  if (out_bytes != need)
+    throw Error("ERR_WEIGHT_BYTES", "pack_q8_0x128: the packed weight needs " + num(need) + " bytes, got " + num(out_bytes));
+  if (need == 0) return;
+  if (!W || !out) throw Error("ERR_ARGUMENT", "pack_q8_0x128: W or out is null");
+  if (overlaps(W, W_bytes, out, out_bytes)) throw Error("ERR_ALIAS", "pack_q8_0x128: out overlaps W");
+  const uint8_t* w = static_cast<const uint8_t*>(W);
+  uint8_t* o = static_cast<uint8_t*>(out);
+  const int64_t nb = K / kQ8Block;
+  const int64_t panels = (N + kQ8PanelRows - 1) / kQ8PanelRows;
+  // Panels are independent byte moves: any split gives the same bytes.
+  parallel_for(static_cast<size_t>(panels), [&](size_t task) {
+    const int64_t p = static_cast<int64_t>(task);
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = o + p * panel_bytes(K) + b * kQ8PanelRows * kQ8BlockBytes;
+      uint8_t* q = blk + 2 * kQ8PanelRows;
+      for (int64_t r = 0; r < kQ8PanelRows; ++r) {
+        const int64_t j = p * kQ8PanelRows + r;
+        const uint8_t* src = j < N ? w + j * rb + b * kQ8BlockBytes : nullptr;
+        blk[2 * r] = src ? src[0] : 0;
+        blk[2 * r + 1] = src ? src[1] : 0;
+        for (int64_t k = 0; k < kQ8Block; ++k) q[k * kQ8PanelRows + r] = src ? src[2 + k] : 0;
+      }
+    }
+  });
 }
 
 namespace {
@@ -194,9 +262,10 @@ int64_t check_product(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   if (M < 0 || N < 0 || K < 0)
     throw Error("ERR_SHAPE", "gemm_weights: M, N, K must be >= 0, got " + num(M) + ", " + num(N) + ", " + num(K));
   const int64_t rb = weight_row_bytes(format, K);
-  if (W_bytes != N * rb)
+  const int64_t need = weight_stored_rows(format, N) * rb;
+  if (W_bytes != need)
     throw Error("ERR_WEIGHT_BYTES", "gemm_weights: " + num(N) + " rows of " + num(K) + " weights need " +
-                                        num(N * rb) + " bytes, got " + num(W_bytes));
+                                        num(need) + " bytes, got " + num(W_bytes));
   if (M == 0 || N == 0) return rb;
   if (!C) throw Error("ERR_ARGUMENT", "gemm_weights: C is null");
   if (ldc < N) throw Error("ERR_SHAPE", "gemm_weights: ldc " + num(ldc) + " < N " + num(N));
@@ -217,13 +286,15 @@ wq_detail::FusedGemv fused_kernel(Isa isa, WeightFormat format, int64_t M, int64
   if (isa != Isa::Avx512 && isa != Isa::Avx2) return nullptr;
   const wq_detail::FusedGemvs& fg =
       isa == Isa::Avx512 ? wq_detail::avx512_fused_gemvs() : wq_detail::avx2_fused_gemvs();
-  const wq_detail::FusedGemv fn = format == WeightFormat::F16    ? fg.f16
-                                  : format == WeightFormat::Bf16 ? fg.bf16
-                                  : format == WeightFormat::Q8_0 ? fg.q8_0
-                                                                 : nullptr;
+  const wq_detail::FusedGemv fn = format == WeightFormat::F16        ? fg.f16
+                                  : format == WeightFormat::Bf16     ? fg.bf16
+                                  : format == WeightFormat::Q8_0     ? fg.q8_0
+                                  : format == WeightFormat::Q8_0x128 ? fg.q8_0x128
+                                                                     : nullptr;
   // The AVX-512 q8_0 kernel gathers the scales of up to 32 rows through 32-bit offsets.
   if (!fn || M < 1 || M > fg.max_m || rb > INT32_MAX / 32) return nullptr;
-  *group = fg.group;
+  // A q8_0x128 kernel call starts on a panel edge.
+  *group = format == WeightFormat::Q8_0x128 ? kQ8PanelRows : fg.group;
   return fn;
 }
 #endif
@@ -263,6 +334,23 @@ void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
     return;
   }
 #endif
+  if (format == WeightFormat::Q8_0x128) {
+    // No fused kernel here (another ISA, or M past the decode range): widen panels (in
+    // parallel, exact) and run the f32 gemm on them, as for the row formats.
+    const int64_t pb = panel_bytes(K);
+    float* buf = t_panel.get(static_cast<size_t>(kQ8PanelRows * K));
+    for (int64_t j = 0; j < N; j += kQ8PanelRows) {
+      const int64_t n = std::min(kQ8PanelRows, N - j);
+      const int64_t parts = std::min<int64_t>(static_cast<int64_t>(thread_count()), (n + 15) / 16);
+      parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+        const int64_t r0 = split_point(n, 16, parts, static_cast<int64_t>(t));
+        const int64_t r1 = split_point(n, 16, parts, static_cast<int64_t>(t) + 1);
+        if (r1 > r0) unpack_panel(w + j / kQ8PanelRows * pb, K, r0, r1 - r0, buf + r0 * K, K);
+      });
+      gemm(M, n, K, A, lda, buf, K, true, C + j, ldc, bias ? bias + j : nullptr);
+    }
+    return;
+  }
   if (kr.gemv_nk && M <= kr.gemv_max_m) {
     const int64_t g = kr.gemv_group;
     const int64_t panel = std::max<int64_t>(g, kGemvPanelFloats / K / g * g);

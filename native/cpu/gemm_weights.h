@@ -9,16 +9,34 @@
 
 namespace atoma {
 
-enum class WeightFormat : int { F32 = 0, F16 = 1, Bf16 = 2, Q8_0 = 3 };
+// Q8_0x128 is q8_0 repacked for decode (pack_q8_0x128 below): the same scales and int8 values,
+// so the same canonical weight values, laid out so that the decode kernel reads them in order.
+enum class WeightFormat : int { F32 = 0, F16 = 1, Bf16 = 2, Q8_0 = 3, Q8_0x128 = 4 };
 
 constexpr int64_t kQ8Block = 32;        // weights per q8_0 block
 constexpr int64_t kQ8BlockBytes = 34;   // f16 scale d, then 32 int8 q
+constexpr int64_t kQ8PanelRows = 128;   // rows per panel of the q8_0x128 layout
 
-// Bytes of one stored row of K weights. Throws ERR_SHAPE when q8_0 and K % 32 != 0.
+// Bytes of one stored row of K weights. Throws ERR_SHAPE when q8_0 and K % 32 != 0. For
+// q8_0x128 it is the row's share of its panel (34 bytes per 32 weights, as q8_0).
 int64_t weight_row_bytes(WeightFormat format, int64_t K);
 
-// Parses "f32" | "f16" | "bf16" | "q8_0"; throws ERR_WEIGHT_FORMAT otherwise.
+// Rows a stored [N, K] weight occupies: N, or N rounded up to whole 128-row panels for q8_0x128.
+// Its byte size is weight_stored_rows(format, N) * weight_row_bytes(format, K).
+int64_t weight_stored_rows(WeightFormat format, int64_t N);
+
+// Parses "f32" | "f16" | "bf16" | "q8_0" | "q8_0x128"; throws ERR_WEIGHT_FORMAT otherwise.
 WeightFormat parse_weight_format(const char* name);
+
+// Repacks a GGUF q8_0 weight [N, K] (W_bytes = N * weight_row_bytes(Q8_0, K)) into the q8_0x128
+// layout, out_bytes = weight_stored_rows(Q8_0x128, N) * weight_row_bytes(Q8_0x128, K). Layout:
+// panels of 128 rows (the last one padded with zero rows); inside a panel, for each 32-weight
+// block b in order: the 128 rows' f16 scales (256 bytes), then for k = 0..31 the 128 rows' int8
+// q of weight 32b + k (128 bytes each). Only bytes move, so every weight keeps its value. Why:
+// the decode kernel puts 16 rows in the lanes of a vector; row-major q8_0 makes it transpose
+// every block in registers, this layout gives it each k's 16 rows as one 16-byte load, and a
+// whole panel is one sequential stream.
+void pack_q8_0x128(const void* W, int64_t W_bytes, int64_t N, int64_t K, void* out, int64_t out_bytes);
 
 // The canonical widening: out[r * K + k] = f32 value of weight (r, k), rows [0, rows).
 void dequantize_weights(WeightFormat format, const void* W, int64_t rows, int64_t K, float* out);

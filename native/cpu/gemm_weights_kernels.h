@@ -31,6 +31,8 @@ struct FusedGemvs {
   FusedGemv f16, bf16, q8_0;   // nullptr: no fused kernel for that format
   int64_t max_m;               // handles 1 <= M <= max_m
   int64_t group;               // column ranges should be multiples of this
+  // q8_0x128 (W is the packed matrix, row_bytes its rows' share; j0 must be a multiple of 128).
+  FusedGemv q8_0x128 = nullptr;
 };
 
 #if defined(__x86_64__) || defined(_M_X64)

@@ -188,6 +188,16 @@ inline void load_transposed(const float* k, int64_t k_stride, int64_t n_valid, i
   }
 }
 
+// A key's (or value's) `dim` floats for one head: the rows of a KV cache are a whole layer wide,
+// so at decode, after the weights' stream has gone through the caches, attention walks a strided
+// pattern the hardware prefetchers follow poorly. The kernels below ask for rows ahead (measured
+// at decode of an 11-layer 768-wide model: attention about 20% faster; longer distances slower).
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+inline void prefetch_row(const float* row, int64_t dim) {
+  for (int64_t d = 0; d < dim; d += 16) _mm_prefetch(reinterpret_cast<const char*>(row + d), _MM_HINT_T0);
+}
+
 // One key per lane, 16 keys at a time (more in flight ran slower: register pressure). Each lane
 // runs chunked_dot's own sequence: fma from +0 over a chunk of the head dimension in d order,
 // then acc + p. Blocks of 8 dims never straddle a chunk (256 is a multiple of 8), and dims past
@@ -195,7 +205,10 @@ inline void load_transposed(const float* k, int64_t k_stride, int64_t n_valid, i
 void v_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, int64_t dim,
               float scale, float* out) {
   const __m512 sv = _mm512_set1_ps(scale);
+  constexpr int64_t kAhead = 32;   // keys
+  for (int64_t j = 0; j < min64(kAhead, n_keys); ++j) prefetch_row(k + j * k_stride, dim);
   for (int64_t j0 = 0; j0 < n_keys; j0 += 16) {
+    for (int64_t j = j0 + kAhead; j < min64(j0 + kAhead + 16, n_keys); ++j) prefetch_row(k + j * k_stride, dim);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t c0 = 0; c0 < dim; c0 += kChunk) {
       const int64_t end = c0 + kChunk < dim ? c0 + kChunk : dim;
@@ -217,7 +230,9 @@ void v_scores(const float* q, const float* k, int64_t k_stride, int64_t n_keys, 
 void v_mix(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int64_t dim,
            float* out) {
   constexpr int V = 4;
+  constexpr int64_t kAhead = 16;   // keys
   const __m512 zero = _mm512_setzero_ps();
+  for (int64_t j = 0; j < min64(kAhead, n_keys); ++j) prefetch_row(v + j * v_stride, min64(dim, 16 * V));
   for (int64_t d0 = 0; d0 < dim; d0 += 16 * V) {
     __mmask16 m[V];
     __m512 acc[V];
@@ -232,6 +247,7 @@ void v_mix(const float* p, const float* v, int64_t v_stride, int64_t n_keys, int
       for (int64_t j = c; j < end; ++j) {
         const __m512 pj = _mm512_set1_ps(p[j]);
         const float* row = v + j * v_stride + d0;
+        if (j + kAhead < n_keys) prefetch_row(row + kAhead * v_stride, min64(dim - d0, 16 * V));
         for (int u = 0; u < V; ++u)
           if (m[u]) part[u] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[u], row + 16 * u), part[u]);
       }

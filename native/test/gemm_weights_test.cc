@@ -60,6 +60,7 @@ const char* fmt_name(atoma::WeightFormat f) {
     case atoma::WeightFormat::F16: return "f16";
     case atoma::WeightFormat::Bf16: return "bf16";
     case atoma::WeightFormat::Q8_0: return "q8_0";
+    case atoma::WeightFormat::Q8_0x128: return "q8_0x128";
   }
   return "?";
 }
@@ -334,6 +335,76 @@ void check_many_and_swiglu() {
   }
 }
 
+// q8_0 repacked for decode (q8_0x128) gives exactly the bytes of the same q8_0 rows, on every
+// ISA, thread count and M (fused decode kernel and blocked fallback), for partial panels and
+// partial 256-chunks, with bias, alone and as products of gemm_weights_many and _swiglu.
+// native/test/gemm_weights_packed_test.cc runs a wider grid (and the decode benchmark).
+void check_packed() {
+  Rng rng{4242};
+  using atoma::WeightFormat;
+  auto pack = [](const std::vector<uint8_t>& w, int64_t N, int64_t K) {
+    std::vector<uint8_t> p(static_cast<size_t>(atoma::weight_stored_rows(WeightFormat::Q8_0x128, N) *
+                                               atoma::weight_row_bytes(WeightFormat::Q8_0x128, K)));
+    atoma::pack_q8_0x128(w.data(), N * atoma::weight_row_bytes(WeightFormat::Q8_0, K), N, K, p.data(),
+                         static_cast<int64_t>(p.size()));
+    return p;
+  };
+  for (int64_t N : {1, 130, 300})
+    for (int64_t K : {32, 288}) {
+      std::vector<uint8_t> wb;
+      std::vector<float> deq, bias(static_cast<size_t>(N));
+      make_weights(WeightFormat::Q8_0, N, K, rng, wb, deq);
+      for (auto& b : bias) b = (static_cast<int32_t>(rng.next() % 201) - 100) / 64.0f;
+      const std::vector<uint8_t> pk = pack(wb, N, K);
+      std::vector<float> wide(static_cast<size_t>(N * K));
+      atoma::dequantize_weights(WeightFormat::Q8_0x128, pk.data(), N, K, wide.data());
+      ++g_checks;
+      if (std::memcmp(wide.data(), deq.data(), wide.size() * 4) != 0) fail("q8_0x128 widening N=" + std::to_string(N));
+      for (int64_t M : {1, 2, 3, 8, 9}) {
+        std::vector<float> A(static_cast<size_t>(M * K));
+        for (auto& a : A) a = (static_cast<int32_t>(rng.next() % 4001) - 2000) / 256.0f;
+        for (atoma::Isa isa : atoma::available_isas())
+          for (size_t threads : {1, 3}) {
+            atoma::set_active_isa(isa);
+            atoma::set_thread_count(threads);
+            std::vector<float> ref(static_cast<size_t>(M * N), 5.0f), got(ref.size(), -5.0f);
+            atoma::gemm_weights(M, N, K, A.data(), K, wb.data(), N * atoma::weight_row_bytes(WeightFormat::Q8_0, K),
+                                WeightFormat::Q8_0, ref.data(), N, bias.data());
+            atoma::gemm_weights(M, N, K, A.data(), K, pk.data(), static_cast<int64_t>(pk.size()), WeightFormat::Q8_0x128,
+                                got.data(), N, bias.data());
+            ++g_checks;
+            if (std::memcmp(ref.data(), got.data(), ref.size() * 4) != 0)
+              fail("q8_0x128 N=" + std::to_string(N) + " K=" + std::to_string(K) + " M=" + std::to_string(M) +
+                   " isa=" + atoma::isa_name(isa) + " threads=" + std::to_string(threads));
+            if (N != 130 || K != 288) continue;
+            // As one of several products and as both SwiGLU inputs.
+            std::vector<float> r2(ref.size()), g2(ref.size()), act(ref.size()), racts(ref.size());
+            const atoma::WeightProduct many[2] = {
+                {pk.data(), static_cast<int64_t>(pk.size()), WeightFormat::Q8_0x128, N, got.data(), N, bias.data()},
+                {wb.data(), N * atoma::weight_row_bytes(WeightFormat::Q8_0, K), WeightFormat::Q8_0, N, r2.data(), N, nullptr}};
+            atoma::gemm_weights_many(M, K, A.data(), K, many, 2);
+            const atoma::WeightProduct pg{pk.data(), static_cast<int64_t>(pk.size()), WeightFormat::Q8_0x128, N, g2.data(), N, nullptr};
+            const atoma::WeightProduct pu{pk.data(), static_cast<int64_t>(pk.size()), WeightFormat::Q8_0x128, N, racts.data(), N, nullptr};
+            atoma::gemm_weights_swiglu(M, K, A.data(), K, pg, pu, act.data());
+            bool ok = std::memcmp(ref.data(), got.data(), ref.size() * 4) == 0 && std::memcmp(g2.data(), r2.data(), r2.size() * 4) == 0;
+            for (size_t e = 0; e < act.size() && ok; ++e) {
+              const float want = atoma::canon::silu_f32(r2[e]) * r2[e];
+              ok = std::memcmp(&want, &act[e], 4) == 0;
+            }
+            ++g_checks;
+            if (!ok) fail("q8_0x128 many/swiglu M=" + std::to_string(M) + " isa=" + atoma::isa_name(isa));
+          }
+      }
+    }
+  atoma::set_active_isa(atoma::best_isa());
+  std::vector<uint8_t> w(2 * 34), p(128 * 34);
+  std::vector<float> A(32, 1.0f), C(2);
+  expect_error("ERR_WEIGHT_BYTES", [&] { atoma::pack_q8_0x128(w.data(), 67, 2, 32, p.data(), 128 * 34); }, "pack: short q8_0");
+  expect_error("ERR_WEIGHT_BYTES", [&] { atoma::pack_q8_0x128(w.data(), 68, 2, 32, p.data(), 68); }, "pack: unpadded output");
+  expect_error("ERR_ALIAS", [&] { atoma::pack_q8_0x128(p.data(), 68, 2, 32, p.data(), 128 * 34); }, "pack: in place");
+  expect_error("ERR_WEIGHT_BYTES", [&] { atoma::gemm_weights(1, 2, 32, A.data(), 32, p.data(), 68, WeightFormat::Q8_0x128, C.data(), 2, nullptr); }, "unpadded q8_0x128");
+}
+
 }  // namespace
 
 int main() {
@@ -342,6 +413,7 @@ int main() {
   check_decode_shapes();
   check_many_and_swiglu();
   check_errors();
+  check_packed();
   std::printf("gemm_weights_test: %ld checks, %d failures\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
 }
