@@ -11,9 +11,13 @@
 //
 // Needs only node, dist/ (npm run build:ts), the addon in build/Release (npm run build:cuda) and
 // node_modules/node-gyp-build: nothing here loads a tokenizer, so no other package is imported.
-// The "device tensors" section uploads inputs once (toDevice), chains the device ops with no host
-// round trip, and compares both digest() (hashed on the GPU) and toHost().digest() with the CPU
-// ops; it is skipped, not failed, when the addon has no DeviceTensor support.
+// The "sampling" section samples rows of logits (ties, NaN, infinities, subnormals; greedy, top-k,
+// top-p) with the native sampler on each device, and on the cpu also against the TypeScript
+// reference. The "device tensors" section uploads inputs once (toDevice), chains the device ops
+// with no host round trip, and compares both digest() (hashed on the GPU) and toHost().digest()
+// with the CPU ops, leafHash() (hashed on the GPU) with merkleLeaf(encode()), and
+// device.sample() with sample(); it is skipped, not failed, when the addon has no DeviceTensor
+// support.
 // Exit status: 0 all equal, 1 a mismatch, 2 CUDA is not built or no GPU is usable.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,12 +28,14 @@ import { CASES, runCase } from '../dist/engine/conformance.js';
 import * as ops from '../dist/engine/ops.js';
 import { native } from '../dist/engine/native.js';
 import { device, deviceTensorsBuilt, toDevice } from '../dist/engine/device-tensor.js';
-import { seeded } from '../dist/engine/tensor.js';
+import { Tensor, seeded } from '../dist/engine/tensor.js';
 import { readGguf } from '../dist/model/gguf/reader.js';
 import { ggufWeights } from '../dist/model/gguf/llama.js';
 import { initModel } from '../dist/model/init.js';
 import { LlamaModel } from '../dist/model/llama.js';
 import { generate } from '../dist/model/generate.js';
+import { sample, sampleReference } from '../dist/model/sampler.js';
+import { merkleLeaf } from '../dist/engine/hash.js';
 
 const cpuOnly = process.argv.includes('--cpu-only');
 const s = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
@@ -73,6 +79,32 @@ const GRID = [
   ['embedding', s({ vocab: 1, dim: 1, n: 1, seed: 8 })],
   ['embedding', s({ vocab: 50000, dim: 64, n: 0, seed: 8 })],
 ];
+
+// Sampling rows (sample(): the native sampler, on the GPU when the device is cuda): kinds of
+// logits x parameters; each case also checks the CPU token against the TypeScript reference.
+function logitsRow(n, seed, kind) {
+  const u = seeded([Math.max(n, 1)], seed).data, w = seeded([Math.max(n, 1)], seed, 1).data;
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = Math.floor((w[i] + 1) * 8);
+    if (kind === 0) x[i] = u[i] * 12;
+    else if (kind === 1) x[i] = Math.trunc(u[i] * 4);   // ties and -0
+    else x[i] = [NaN, -Infinity, u[i] > 0 ? Infinity : -0, 1e-41 * (u[i] + 1), u[i] * 1e30][r] ?? u[i] * 30;
+  }
+  return x;
+}
+const SAMPLING_PARAMS = [
+  { temperature: 0 }, { temperature: 0.8, topK: 40, topP: 0.95 }, { temperature: 1 }, { temperature: 0.7, topP: 0.5 },
+  { temperature: 1e-3, topK: 5 }, { temperature: 1e-50 }, { temperature: 2, topK: 1 },
+];
+const SAMPLING = Object.fromEntries([1, 7, 2049, 32000, 128256].flatMap((n) => [0, 1, 2].flatMap((kind) =>
+  SAMPLING_PARAMS.map((p, j) => [`V=${n} kind=${kind} ${JSON.stringify(p)}`, () => {
+    const x = logitsRow(n, BigInt(n * 3 + kind), kind), seed = 17n + BigInt(j), step = kind * 1000 + j;
+    const tokenOf = (f) => { try { return f(x, p, seed, step); } catch (e) { return e.code; } };   // all-NaN: ERR_RANGE
+    const token = tokenOf(sample), reference = tokenOf(sampleReference);
+    if (info().device === 'cpu' && token !== reference) throw Object.assign(new Error(`native ${token} != reference ${reference}`), { code: 'ERR_REFERENCE' });
+    return { token };
+  }]))));
 
 // The synchronous bindings (the grid above runs matmul and attention on the worker pool).
 const SYNC = {
@@ -169,8 +201,23 @@ const DEVICE_CASES = {
     const cpu = ops.softmax(ops.rmsnorm(ops.matmulSync(a, b, { transposeB: g.nk, bias }), w, 1e-6));
     const [da, db, dw, dbias] = await Promise.all([up(a), up(b), up(w), bias ? up(bias) : undefined]);
     const dev = device.softmax(device.rmsnorm(device.matmul(da, db, { transposeB: g.nk, bias: dbias }), dw, 1e-6));
-    return { cpu, dev };
+    return { cpu, dev, leaf: [merkleLeaf(cpu.encode()).toString('hex'), dev.leafHash().toString('hex')] };
   }])),
+  // device.sample on device logits: the token of sample() on the host copy (and its reference).
+  ...Object.fromEntries([1, 2049, 32000, 128256].flatMap((n) => (n === 1 ? [0] : [0, 2]).flatMap((kind) =>
+    SAMPLING_PARAMS.map((p, j) => [`sample V=${n} kind=${kind} ${JSON.stringify(p)}`, async () => {
+      const x = logitsRow(n, BigInt(n * 5 + kind), kind), seed = 29n + BigInt(j), step = 2 ** 33 + j;
+      const cpu = new Tensor('f32', [1, n], x);
+      const dev = await up(cpu);
+      const want = sample(x, p, seed, step);
+      return { cpu, dev, sample: [want, device.sample(dev, { ...p, seed, step }), sampleReference(x, p, seed, step)] };
+    }])))),
+  'trace leaf of a rank-0 and an empty tensor': async () => {
+    const t = new Tensor('f32', [], Float32Array.of(2.5)), e = new Tensor('f32', [0, 7], new Float32Array(0));
+    const [dt, de] = await Promise.all([up(t), up(e)]);
+    const leaf = [merkleLeaf(t.encode()).toString('hex') + merkleLeaf(e.encode()).toString('hex'), dt.leafHash().toString('hex') + de.leafHash().toString('hex')];
+    return { cpu: t, dev: dt, leaf };
+  },
   ...Object.fromEntries([{ rows: 5, n: 33 }, { rows: 129, n: 4097 }].map((g) => [`add(row) -> mul -> silu -> argmax ${JSON.stringify(g)}`, async () => {
     const x = seeded([g.rows, g.n], 22n), row = seeded([g.n], 22n, 1), y = seeded([g.rows, g.n], 22n, 2);
     const cpu = ops.silu(ops.mul(ops.add(x, row), y));
@@ -203,6 +250,12 @@ const DEVICE_ERRORS = {
   'matmul inner dimensions differ is ERR_SHAPE': async () => device.matmul(await up(seeded([2, 3], 1n)), await up(seeded([4, 2], 1n))),
   'rope position past 2^24 is ERR_RANGE': async () => device.rope(await up(seeded([1, 1, 8], 1n)), [16777217]),
   'attention position past the keys is ERR_RANGE': async () => device.attention(await up(seeded([2, 2, 8], 1n)), await up(seeded([2, 1, 8], 2n)), await up(seeded([2, 1, 8], 3n)), [0, 2]),
+  'leafHash after dispose is ERR_DISPOSED': async () => { const d = await up(seeded([4], 1n)); d.dispose(); d.leafHash(); },
+  'sample of two rows is ERR_SHAPE': async () => device.sample(await up(seeded([2, 8], 1n)), { temperature: 1 }),
+  'sample with topP 0 is ERR_ARGUMENT': async () => device.sample(await up(seeded([8], 1n)), { temperature: 1, topP: 0 }),
+  'sample with a negative step is ERR_ARGUMENT': async () => device.sample(await up(seeded([8], 1n)), { temperature: 1, step: -1 }),
+  'sample of all-NaN logits is ERR_RANGE': async () => device.sample(await up(new Tensor('f32', [3], Float32Array.of(NaN, NaN, NaN))), { temperature: 1 }),
+  'greedy sample of all-NaN logits is ERR_RANGE': async () => device.sample(await up(new Tensor('f32', [2], Float32Array.of(NaN, NaN)))),
 };
 
 async function deviceSection() {
@@ -216,11 +269,13 @@ async function deviceSection() {
   for (const [c, fn] of Object.entries(DEVICE_CASES)) {
     let got;
     try {
-      const { cpu, dev, argmax } = await fn();
+      const { cpu, dev, argmax, leaf, sample: tokens } = await fn();
       const want = cpu.digest();
       const host = (await dev.toHost()).digest();
-      got = { want, device: dev.digest(), host, argmax };
-      if (got.device !== want || got.host !== want || (argmax && argmax[0] !== argmax[1])) got.bad = true;
+      got = { want, device: dev.digest(), host, argmax, leaf, sample: tokens };
+      // Every pair (or triple) must agree: argmax indices, trace leaves, sampled tokens.
+      const differ = (v) => v && v.some((x) => x !== v[0]);
+      if (got.device !== want || got.host !== want || differ(argmax) || differ(leaf) || differ(tokens)) got.bad = true;
       dev.dispose();
     } catch (e) {
       got = { bad: true, error: `${e.code}: ${e.message}` };
@@ -261,6 +316,7 @@ async function main() {
       ['kernels', Object.fromEntries(GRID.map(([op, a]) => [`${op} ${JSON.stringify(a)}`, () => runCase(op, a)]))],
       ['sync bindings', SYNC],
       ['errors', ERRORS],
+      ['sampling', SAMPLING],
       ['inference', inferenceCases(dir)],
     ];
     for (const op of Object.keys(CASES))

@@ -5,7 +5,8 @@
  * on a GPU machine by scripts/cuda-conformance.mjs.
  */
 import { describe, expect, it } from 'vitest';
-import { AtomaError, Tensor, configure, deviceTensorsBuilt, info, seeded, toDevice, type Device } from '../lib/index.js';
+import { AtomaError, Tensor, configure, device, deviceTensorsBuilt, info, sample, seeded, toDevice, type Device, type DeviceTensor } from '../lib/index.js';
+import { leafHash } from '../lib/model/trace.js';
 import { runCase } from '../lib/engine/conformance.js';
 import { native } from '../lib/engine/native.js';
 import { runCli } from './helpers.js';
@@ -105,5 +106,31 @@ describe.skipIf(cuda.available)('device tensors without a usable GPU', () => {
   it('a non-tensor is still ERR_TYPE and a non-f32 tensor ERR_DTYPE', async () => {
     await expect(toDevice([1, 2] as unknown as Tensor<'f32'>)).rejects.toMatchObject({ code: 'ERR_TYPE' });
     await expect(toDevice(Tensor.zeros([2], 'i32') as unknown as Tensor<'f32'>)).rejects.toMatchObject({ code: 'ERR_DTYPE' });
+  });
+});
+
+describe('device.sample and leafHash', () => {
+  it('a host tensor is ERR_TYPE, checked before the GPU is needed', () => {
+    const host = seeded([8], 1n) as unknown as DeviceTensor;
+    expect(thrown(() => device.sample(host, { temperature: 1 })).code).toBe('ERR_TYPE');
+  });
+  it.skipIf(!cuda.available)('device.sample gives sample()\'s token, leafHash() the trace leaf', async () => {
+    for (const [n, seed] of [[1, 1n], [1000, 2n], [32000, 3n], [128256, 4n]] as const) {
+      const x = seeded([1, n], seed);
+      const logits = x.data as Float32Array;
+      for (let i = 0; i < n; i += 97) logits[i] = Math.trunc(logits[i] * 4);   // ties
+      const d = await toDevice(x);
+      for (const p of [{ temperature: 0 }, { temperature: 0.8, topK: 40, topP: 0.95 }, { temperature: 1.3, topP: 0.5 }, { temperature: 1 }])
+        for (const step of [0, 5, 2 ** 40])
+          expect(device.sample(d, { ...p, seed: 9n, step }), `n=${n} ${JSON.stringify(p)} step=${step}`).toBe(sample(logits, p, 9n, step));
+      expect(d.leafHash().toString('hex')).toBe(leafHash(logits, n).toString('hex'));
+      expect(thrown(() => device.sample(d, { temperature: 1, topP: 0 })).code).toBe('ERR_ARGUMENT');
+      d.dispose();
+      expect(thrown(() => d.leafHash()).code).toBe('ERR_DISPOSED');
+    }
+    const two = await toDevice(seeded([2, 8], 1n));
+    expect(thrown(() => device.sample(two, { temperature: 1 })).code).toBe('ERR_SHAPE');
+    const nan = await toDevice(new Tensor('f32', [3], Float32Array.of(NaN, NaN, NaN)));
+    expect(thrown(() => device.sample(nan, { temperature: 1 })).code).toBe('ERR_RANGE');
   });
 });

@@ -24,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_hashing(env, exports);
   register_files(env, exports);
   register_weights(env, exports);
+  register_sampling(env, exports);
 #if defined(ATOMA_WITH_CUDA)
   register_device_tensors(env, exports);
 #endif

@@ -9,5 +9,6 @@ void register_kernels(Napi::Env env, Napi::Object exports);
 void register_hashing(Napi::Env env, Napi::Object exports);
 void register_files(Napi::Env env, Napi::Object exports);
 void register_weights(Napi::Env env, Napi::Object exports);
+void register_sampling(Napi::Env env, Napi::Object exports);
 
 }  // namespace atoma::addon

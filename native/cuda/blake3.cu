@@ -44,6 +44,17 @@ Digest run(const Src& src, uint64_t len, cudaStream_t s) {
   return d;
 }
 
+// The f32 encoding of data with these dims as a word source; returns its length in bytes.
+uint64_t encode_header(TensorSource& src, const float* data, const std::vector<uint64_t>& dims) {
+  detail::require(dims.size() <= static_cast<size_t>(kMaxRank), "tensor_digest: rank > 32");
+  uint64_t numel = 1;
+  for (uint64_t d : dims) {
+    detail::require(d == 0 || numel <= (uint64_t{1} << 61) / d, "tensor_digest: too many elements");
+    numel *= d;
+  }
+  return fill_tensor_source(src, data, dims.data(), static_cast<int>(dims.size()), numel);
+}
+
 }  // namespace
 
 Digest blake3(const void* data, size_t len, Stream stream) {
@@ -53,15 +64,15 @@ Digest blake3(const void* data, size_t len, Stream stream) {
 }
 
 Digest tensor_digest_f32(const float* data, const std::vector<uint64_t>& dims, Stream stream) {
-  detail::require(dims.size() <= static_cast<size_t>(kMaxRank), "tensor_digest: rank > 32");
-  uint64_t numel = 1;
-  for (uint64_t d : dims) {
-    detail::require(d == 0 || numel <= (uint64_t{1} << 61) / d, "tensor_digest: too many elements");
-    numel *= d;
-  }
   TensorSource src;
-  const uint64_t len = fill_tensor_source(src, data, dims.data(), static_cast<int>(dims.size()), numel);
+  const uint64_t len = encode_header(src, data, dims);
   return run(src, len, stream);
+}
+
+Digest merkle_leaf_f32(const float* data, const std::vector<uint64_t>& dims, Stream stream) {
+  LeafSource src;
+  const uint64_t len = encode_header(src.enc, data, dims);
+  return run(src, len + 1, stream);
 }
 
 }  // namespace atoma::cuda

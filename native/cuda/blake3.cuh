@@ -155,6 +155,15 @@ struct TensorSource {
   }
 };
 
+// The Merkle leaf message 0x00 || encoding: every encoding byte moves up by one, so message word
+// g is the top byte of encoding word g-1 and the low three bytes of encoding word g.
+struct LeafSource {
+  TensorSource enc;
+  ATOMA_HD uint32_t word(uint64_t g) const {
+    return (g == 0 ? 0u : enc.word(g - 1) >> 24) | (enc.word(g) << 8);
+  }
+};
+
 // Fills the header of an f32 tensor of the given dims (rank <= kMaxRank, numel checked by the
 // caller) and returns the message length in bytes.
 inline uint64_t fill_tensor_source(TensorSource& src, const float* data, const uint64_t* dims,

@@ -1,8 +1,8 @@
 // Runs the CUDA warp reductions (native/cuda/warp.cuh) and the BLAKE3 kernels
 // (native/cuda/blake3_kernel.cuh) on the CPU through native/test/cuda_emu.h. The reductions are
 // compared bit for bit with the canon reference forms on rows with ties, NaNs, infinities and
-// signed zeros; the BLAKE3 kernels with the official vectors and the engine's tensor digest
-// (several tree levels).
+// signed zeros; the BLAKE3 kernels with the official vectors, the engine's tensor digest (several
+// tree levels) and its Merkle leaf of the encoding (the device trace leaf, LeafSource).
 //
 //   g++ -std=c++20 -O2 -ffp-contract=off -Inative -Inative/test native/test/cuda_warp_emu_test.cc \
 //       native/hash/*.cc native/cpu/isa.cc native/cpu/thread_pool.cc -pthread
@@ -140,7 +140,33 @@ static void blake3(const char* path) {
     const Digest want = tensor_digest(DType::F32, dims, x.data(), n * 4);
     const Digest32 got = device_hash(src, len);
     check(std::memcmp(got.data(), want.data(), 32) == 0, "tensor n=" + std::to_string(n));
+    // The trace leaf BLAKE3(0x00 || encoding): every message word straddles two encoding words.
+    std::vector<uint8_t> enc(len);
+    for (uint64_t g = 0; g < len / 4; ++g)
+      for (int b = 0; b < 4; ++b) enc[4 * g + b] = static_cast<uint8_t>(src.word(g) >> (8 * b));
+    const Digest want_leaf = merkle_leaf(enc.data(), enc.size());
+    cuda::b3::LeafSource leaf{src};
+    const Digest32 got_leaf = device_hash(leaf, len + 1);
+    check(std::memcmp(got_leaf.data(), want_leaf.data(), 32) == 0, "leaf n=" + std::to_string(n));
   }
+  // Leaves of other ranks (header lengths) and sizes around the 1 KiB chunk edge.
+  for (int rank : {0, 1, 3})
+    for (uint64_t n : {uint64_t{1}, uint64_t{247}, uint64_t{248}, uint64_t{249}, uint64_t{255}, uint64_t{256}}) {
+      std::vector<uint64_t> dims(rank, 1);
+      if (rank > 0) dims[0] = n;
+      const uint64_t numel = rank > 0 ? n : 1;
+      std::vector<float> x(numel);
+      for (uint64_t i = 0; i < numel; ++i) x[i] = canon::seeded_value(n, 7, i);
+      cuda::b3::TensorSource src;
+      const uint64_t len = cuda::b3::fill_tensor_source(src, x.data(), dims.data(), rank, numel);
+      std::vector<uint8_t> enc(len);
+      for (uint64_t g = 0; g < len / 4; ++g)
+        for (int b = 0; b < 4; ++b) enc[4 * g + b] = static_cast<uint8_t>(src.word(g) >> (8 * b));
+      const Digest want_leaf = merkle_leaf(enc.data(), enc.size());
+      const Digest32 got_leaf = device_hash(cuda::b3::LeafSource{src}, len + 1);
+      check(std::memcmp(got_leaf.data(), want_leaf.data(), 32) == 0,
+            "leaf rank=" + std::to_string(rank) + " n=" + std::to_string(n));
+    }
 }
 
 int main(int argc, char** argv) {

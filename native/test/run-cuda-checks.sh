@@ -27,7 +27,8 @@ g++ "${flags[@]}" native/test/cuda_gemm_emu_test.cc -o "$out/cuda_gemm_emu_test"
 g++ "${flags[@]}" native/test/cuda_warp_emu_test.cc native/hash/*.cc native/cpu/isa.cc native/cpu/thread_pool.cc -o "$out/cuda_warp_emu_test"
 g++ "${flags[@]}" native/test/cuda_rows_emu_test.cc "${engine[@]}" -o "$out/cuda_rows_emu_test"
 g++ "${flags[@]/-std=c++20/-std=c++17}" -DWITH_ENGINE native/test/cuda_blake3_model_test.cc native/hash/*.cc native/cpu/isa.cc native/cpu/thread_pool.cc -o "$out/cuda_blake3_model_test"
-for t in cuda_gemm_emu_test cuda_warp_emu_test cuda_rows_emu_test cuda_blake3_model_test; do
+g++ "${flags[@]}" native/test/cuda_sample_emu_test.cc -o "$out/cuda_sample_emu_test"
+for t in cuda_gemm_emu_test cuda_warp_emu_test cuda_rows_emu_test cuda_blake3_model_test cuda_sample_emu_test; do
   echo "-- $t"
   "$out/$t" | tail -3
 done
