@@ -1,7 +1,8 @@
 /**
  * Device-resident tensors: f32 data that stays in GPU memory between kernels, so a chain such as
  * matmul -> rmsnorm -> softmax moves no activation across PCIe. The only copies are explicit and
- * asynchronous (toDevice, toHost); digest() hashes on the device and returns 32 bytes. The bytes
+ * asynchronous (toDevice, toHost); digest() and leafHash() hash on the device and return 32
+ * bytes, device.sample() returns only the token. The bytes
  * equal the CPU ops' bytes (ops.ts): same canonical kernels, same shape checks, same error codes.
  * Needs a CUDA build of the addon and a usable GPU; otherwise toDevice rejects with ERR_NO_CUDA.
  */
@@ -9,6 +10,7 @@ import { fail } from './errors.js';
 import { native } from './native.js';
 import { attentionShape, int32Array, lastDim as lastDimOf, matmulShape, ropePlan, sameShape } from './shapes.js';
 import { Tensor, type Shape } from './tensor.js';
+import { checkSampling, type SamplingParams } from '../model/sampler.js';
 
 type F32 = Tensor<'f32'>;
 
@@ -17,6 +19,7 @@ interface NativeDeviceTensor {
   dims(): number[];
   toHost(): Promise<Float32Array>;
   digest(): Buffer;
+  leafHash(): Buffer;
   free(): void;
   disposed(): boolean;
 }
@@ -28,9 +31,10 @@ interface DeviceAddon {
   dtRmsnorm(x: NativeDeviceTensor, w: NativeDeviceTensor, rows: number, n: number, eps: number): NativeDeviceTensor;
   dtSoftmax(x: NativeDeviceTensor, rows: number, n: number): NativeDeviceTensor;
   dtUnary(op: number, x: NativeDeviceTensor): NativeDeviceTensor;
-  dtRope(x: NativeDeviceTensor, tokens: number, heads: number, headDim: number, rotDims: number, positions: Int32Array, theta: number, neox: boolean): NativeDeviceTensor;
+  dtRope(x: NativeDeviceTensor, tokens: number, heads: number, headDim: number, rotDims: number, positions: Int32Array, theta: number, neox: boolean, freqDivisors: Float32Array | null): NativeDeviceTensor;
   dtAttention(q: NativeDeviceTensor, nQ: number, nHeads: number, k: NativeDeviceTensor, v: NativeDeviceTensor, nKv: number, nKvHeads: number, headDim: number, positions: Int32Array): NativeDeviceTensor;
   dtArgmax(x: NativeDeviceTensor, rows: number, n: number): Int32Array;
+  dtSample(x: NativeDeviceTensor, n: number, temperature: number, topK: number, topP: number, seed: bigint, step: number): number;
 }
 
 const addon = native as unknown as Partial<DeviceAddon>;
@@ -85,6 +89,15 @@ export class DeviceTensor {
     return this.handle.digest().toString('hex');
   }
 
+  /**
+   * The trace leaf hash BLAKE3(0x00 || encoding), as lib/model/trace.ts leafHash /
+   * merkleLeaf(Tensor.encode()) give it, computed on the device: 32 bytes come back, the
+   * activation stays on the GPU.
+   */
+  leafHash(): Buffer {
+    return this.handle.leafHash();
+  }
+
   /** Frees the GPU memory now; any later use raises ERR_DISPOSED. */
   dispose(): void {
     this.#handle.free();
@@ -117,6 +130,14 @@ function lastDim(t: DeviceTensor, name: string): { rows: number; n: number } {
 
 const UNARY = { exp: 0, log: 1, tanh: 2, sin: 3, cos: 4, silu: 5, gelu: 6 } as const;
 export type DeviceUnaryOp = keyof typeof UNARY;
+
+/** Sampling parameters plus the draw's (seed, step): see lib/model/sampler.ts sample(). */
+export interface DeviceSamplingOptions extends SamplingParams {
+  /** The request's seed (default 0n). */
+  seed?: bigint;
+  /** Index of the token being generated (default 0). */
+  step?: number;
+}
 
 export interface DeviceMatmulOptions {
   /** B is stored [N, K] (a weight matrix): computes A x B^T. */
@@ -171,10 +192,10 @@ export const device = {
     return new DeviceTensor(gpu().dtUnary(UNARY[op], dev(x, 'x').handle));
   },
   /** Rotary position embedding of x [tokens, heads, headDim]; positions stay on the host and are checked there. */
-  rope(x: DeviceTensor, positions: Int32Array | readonly number[], opts: { theta?: number; rotDims?: number; neox?: boolean } = {}): DeviceTensor {
+  rope(x: DeviceTensor, positions: Int32Array | readonly number[], opts: { theta?: number; rotDims?: number; neox?: boolean; freqDivisors?: Float32Array | readonly number[] | null } = {}): DeviceTensor {
     dev(x, 'x');
-    const { tokens, heads, headDim, rot, theta, pos } = ropePlan(x.shape, positions, opts);
-    return new DeviceTensor(gpu().dtRope(x.handle, tokens, heads, headDim, rot, pos, theta, opts.neox === true));
+    const { tokens, heads, headDim, rot, theta, pos, div } = ropePlan(x.shape, positions, opts);
+    return new DeviceTensor(gpu().dtRope(x.handle, tokens, heads, headDim, rot, pos, theta, opts.neox === true, div));
   },
   /** Causal grouped-query attention: q [T, H, D], k and v [S, G, D], as ops.attention. */
   attention(q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, positions: Int32Array | readonly number[]): DeviceTensor {
@@ -187,5 +208,21 @@ export const device = {
     const { rows, n } = lastDim(dev(x, 'x'), 'x');
     if (n === 0) fail('ERR_SHAPE', 'argmax: rows are empty');
     return new Tensor('i32', x.shape.slice(0, -1), gpu().dtArgmax(x.handle, rows, n));
+  },
+  /**
+   * The canonical next token of one row of logits ([V] or [1, V]) on the device, the same token
+   * as sample(await logits.toHost() ..., params, seed, step): only the token is copied back.
+   *
+   * @example
+   * const tok = device.sample(logits, { temperature: 0.8, topK: 40, topP: 0.95, seed: 42n, step: 0 });
+   */
+  sample(logits: DeviceTensor, opts: DeviceSamplingOptions = {}): number {
+    const { rows, n } = lastDim(dev(logits, 'logits'), 'logits');
+    if (rows !== 1) fail('ERR_SHAPE', `sample: logits must be one row ([V] or [1, V]), got [${logits.shape.join(', ')}]`);
+    const { temperature, topK, topP } = checkSampling(opts);
+    const seed = opts.seed ?? 0n, step = opts.step ?? 0;
+    if (typeof seed !== 'bigint' || seed < 0n || seed >= 1n << 64n) fail('ERR_ARGUMENT', `seed must be a bigint in [0, 2^64), got ${String(opts.seed)}`);
+    if (!Number.isSafeInteger(step) || step < 0) fail('ERR_ARGUMENT', `step must be an integer >= 0, got ${String(opts.step)}`);
+    return gpu().dtSample(logits.handle, n, temperature, topK, topP, seed, step);
   },
 };

@@ -16,6 +16,8 @@ export interface NativeAddon {
   setThreads(n: number): void;
   seededFill(out: F32, seed: bigint | number, stream: number, first: bigint | number): void;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
+  /** The canonical sampler (native/canon/sample.h); on the GPU when the active device is cuda. */
+  sample(logits: Float32Array, temperature: number, topK: number, topP: number, seed: bigint, step: number): number;
   copyBandwidth(mib: number): number;
   gemm(a: F32, b: F32, c: F32, m: number, n: number, k: number, bIsNK: boolean, bias: F32 | null, async: false): void;
   gemm(a: F32, b: F32, c: F32, m: number, n: number, k: number, bIsNK: boolean, bias: F32 | null, async: true): Promise<void>;
@@ -25,7 +27,8 @@ export interface NativeAddon {
   rmsnorm(x: F32, w: F32, y: F32, rows: number, n: number, eps: number): void;
   softmax(x: F32, y: F32, rows: number, n: number): void;
   unary(op: number, x: F32, y: F32): void;
-  rope(x: F32, tokens: number, heads: number, headDim: number, rotDims: number, positions: I32, theta: number, neox: boolean): void;
+  rope(x: F32, tokens: number, heads: number, headDim: number, rotDims: number, positions: I32, theta: number, neox: boolean, freqDivisors?: F32 | null): void;
+  ropeInvFreqs(rotDims: number, theta: number, freqDivisors: F32 | null, out: F32): void;
   attention(q: F32, nQ: number, nHeads: number, k: F32, v: F32, nKv: number, nKvHeads: number, headDim: number, positions: I32, out: F32, async: false): void;
   attention(q: F32, nQ: number, nHeads: number, k: F32, v: F32, nKv: number, nKvHeads: number, headDim: number, positions: I32, out: F32, async: true): Promise<void>;
   embedding(table: F32, vocab: number, dim: number, ids: I32, out: F32): void;

@@ -163,14 +163,17 @@ export interface RopeOptions {
   rotDims?: number;
   /** Pairs (i, i + rot/2) as in Hugging Face / NeoX, instead of (2i, 2i + 1) as in GGUF llama. */
   neox?: boolean;
+  /** RoPE scaling: rotDims/2 divisors of the inverse frequencies (each finite and >= 1), e.g. all
+   *  4 for linear scaling by 4, or a GGUF rope_freqs tensor; none by default. */
+  freqDivisors?: Float32Array | readonly number[] | null;
 }
 
 /** Rotary position embedding of x [tokens, heads, headDim] at the given positions. */
 export function rope(x: F32, positions: Int32Array | readonly number[], opts: RopeOptions = {}): F32 {
   f32(x, 'x');
-  const { tokens, heads, headDim, rot, theta, pos } = ropePlan(x.shape, positions, opts);
+  const { tokens, heads, headDim, rot, theta, pos, div } = ropePlan(x.shape, positions, opts);
   const out = new Tensor('f32', x.shape, Float32Array.from(x.data));
-  native.rope(out.data, tokens, heads, headDim, rot, pos, theta, opts.neox === true);
+  native.rope(out.data, tokens, heads, headDim, rot, pos, theta, opts.neox === true, div);
   return out;
 }
 

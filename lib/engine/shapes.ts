@@ -34,8 +34,8 @@ export function int32Array(values: Int32Array | readonly number[], name: string)
   return Int32Array.from(values);
 }
 
-/** Checks x [tokens, heads, headDim], its positions, rotDims and theta for RoPE. */
-export function ropePlan(x: Shape, positions: Int32Array | readonly number[], opts: { theta?: number; rotDims?: number }) {
+/** Checks x [tokens, heads, headDim], its positions, rotDims, theta and frequency divisors for RoPE. */
+export function ropePlan(x: Shape, positions: Int32Array | readonly number[], opts: { theta?: number; rotDims?: number; freqDivisors?: Float32Array | readonly number[] | null }) {
   if (x.length !== 3) fail('ERR_SHAPE', `rope: x must be [tokens, heads, headDim], got [${x.join(', ')}]`);
   const [tokens, heads, headDim] = x;
   const pos = int32Array(positions, 'positions');
@@ -44,7 +44,15 @@ export function ropePlan(x: Shape, positions: Int32Array | readonly number[], op
   if (!Number.isInteger(rot) || rot < 0 || rot > headDim || rot % 2 !== 0) fail('ERR_SHAPE', `rope: rotDims must be an even integer in 0..${headDim}`);
   const theta = opts.theta ?? 10000;
   if (!(theta > 0) || !Number.isFinite(theta)) fail('ERR_RANGE', 'rope: theta must be a positive finite number');
-  return { tokens, heads, headDim, rot, theta, pos };
+  let div: Float32Array | null = null;
+  if (opts.freqDivisors !== undefined && opts.freqDivisors !== null) {
+    const d = opts.freqDivisors;
+    if (!(d instanceof Float32Array) && !Array.isArray(d)) fail('ERR_TYPE', 'rope: freqDivisors must be a Float32Array or an array of numbers');
+    if (d.length !== rot / 2) fail('ERR_SHAPE', `rope: freqDivisors needs ${rot / 2} values (one per rotated pair), got ${d.length}`);
+    // The kernel checks each value (finite, >= 1) and names the first bad one.
+    div = d instanceof Float32Array ? d : Float32Array.from(d);
+  }
+  return { tokens, heads, headDim, rot, theta, pos, div };
 }
 
 /** Checks q [T, H, D], k and v [S, G, D] and the query positions for causal GQA attention. */

@@ -5,7 +5,8 @@ export { writeGguf, encodeGguf, ggufValue, type GgufSpec, type GgufTensorSpec } 
 export { GgufValueType, type GgufFile, type GgufEntry, type GgufTensorInfo } from './gguf/types.js';
 export { ggufConfig, ggufWeights } from './gguf/llama.js';
 export { readSafetensors, hfConfig } from './safetensors.js';
-export { initModel, initModelSpec, type InitOptions } from './init.js';
+export { initModel, initModelSpec, parseRopeScaling, type InitOptions } from './init.js';
+export { ropeInvFreqs, ropeFreqDivisors, llama3Divisors, hfRopeScaling, ggufRopeScaling, type RopeScaling } from './rope-scaling.js';
 export { quantizeQ8_0, dequantizeQ8_0 } from './quantize.js';
 export { BpeTokenizer } from './tokenizer/bpe.js';
 export { ggufTokenizer } from './tokenizer/gguf.js';

@@ -9,7 +9,11 @@
  *  - matrices and biases: seeded * 2^-ceil(log2(fanIn) / 2) (fanIn = last dimension, dim for biases; a power of
  *    two keeps the values exact and the activations near unit scale); token_embd: seeded as is;
  *    norm weights: 1 + seeded / 8;
- *  - matrices (2-D) are stored in the chosen format, vectors always in f32.
+ *  - matrices (2-D) are stored in the chosen format, vectors always in f32;
+ *  - RoPE scaling (optional, not seeded): `linear:F` and `yarn:F` are metadata
+ *    (llama.rope.scaling.type / factor / original_context_length, as llama.cpp writes them);
+ *    `llama3:F[:LOW:HIGH:ORIG]` appends a `rope_freqs.weight` tensor [headDim/2] of the canonical
+ *    Llama 3 divisors (lib/model/rope-scaling.ts), as llama.cpp's converter does for Llama 3.x.
  */
 import { fail } from '../engine/errors.js';
 import { seeded } from '../engine/tensor.js';
@@ -18,6 +22,7 @@ import type { GgufEntry } from './gguf/types.js';
 import { encodeWeights } from './quantize.js';
 import { INIT_CORPUS } from './tokenizer/corpus.js';
 import { trainByteLevelBpe } from './tokenizer/train.js';
+import { checkRopeScaling, llama3Divisors, ropeInvFreqs, type RopeScaling } from './rope-scaling.js';
 import type { WeightFormat } from './types.js';
 
 export interface InitOptions {
@@ -34,6 +39,44 @@ export interface InitOptions {
   bias?: boolean;
   /** No output.weight: the head reuses token_embd. */
   tied?: boolean;
+  /** RoPE base frequency (10000). */
+  ropeTheta?: number;
+  /** RoPE scaling: 'none', 'linear:4', 'llama3:8' or 'llama3:8:1:4:8192' (factor, low and high
+   *  frequency factors, original context), 'yarn:4' (written, but refused at load: a test file). */
+  ropeScaling?: string;
+}
+
+/** What `--rope-scaling` asks for: a supported scaling, or YaRN metadata for refusal tests. */
+export type InitRopeScaling = RopeScaling | { type: 'yarn'; factor: number; originalContextLength: number };
+
+/**
+ * Parses a `--rope-scaling` value (see InitOptions.ropeScaling).
+ *
+ * @example
+ * parseRopeScaling('llama3:8');   // { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 }
+ */
+export function parseRopeScaling(spec: string): InitRopeScaling {
+  const [type, ...rest] = spec.split(':');
+  const nums = rest.map((v) => {
+    const n = Number(v);
+    if (v === '' || !Number.isFinite(n)) fail('ERR_USAGE', `--rope-scaling '${spec}': '${v}' is not a number`);
+    return n;
+  });
+  const arity = (lo: number, hi: number) => {
+    if (nums.length < lo || nums.length > hi) fail('ERR_USAGE', `--rope-scaling '${spec}': ${type} takes ${lo === hi ? lo : `${lo} to ${hi}`} numbers after the type`);
+  };
+  const what = `--rope-scaling '${spec}'`;
+  switch (type) {
+    case 'none': arity(0, 0); return { type: 'none' };
+    case 'linear': arity(1, 1); return checkRopeScaling({ type: 'linear', factor: nums[0] }, what);
+    case 'llama3': {
+      if (nums.length !== 1 && nums.length !== 4) fail('ERR_USAGE', `${what}: llama3 takes FACTOR or FACTOR:LOW:HIGH:ORIG`);
+      const [factor, lowFreqFactor = 1, highFreqFactor = 4, originalContextLength = 8192] = nums;
+      return checkRopeScaling({ type: 'llama3', factor, lowFreqFactor, highFreqFactor, originalContextLength }, what);
+    }
+    case 'yarn': arity(1, 2); return { type: 'yarn', factor: nums[0], originalContextLength: nums[1] ?? 4096 };
+    default: fail('ERR_USAGE', `${what}: the type must be none, linear, llama3 or yarn`);
+  }
 }
 
 export const INIT_DEFAULTS = { layers: 2, dim: 64, heads: 4, kvHeads: 2, vocab: 512, ff: 192, context: 512, format: 'f32' as WeightFormat };
@@ -91,6 +134,10 @@ export function initModelSpec(opts: InitOptions): { metadata: [string, GgufEntry
   shapes.push(['output_norm.weight', [dim]]);
   if (!o.tied) shapes.push(['output.weight', [vocab, dim]]);
 
+  const theta = o.ropeTheta ?? 10000;
+  if (!(theta > 0 && Number.isFinite(theta))) fail('ERR_USAGE', `--rope-theta must be a positive number, got ${theta}`);
+  const scaling = o.ropeScaling === undefined ? ({ type: 'none' } as const) : parseRopeScaling(o.ropeScaling);
+
   const tensors = shapes.map(([name, shape], stream): GgufTensorSpec => {
     const x = seeded(shape, o.seed, stream).data;
     const isNorm = name.endsWith('norm.weight');
@@ -103,6 +150,14 @@ export function initModelSpec(opts: InitOptions): { metadata: [string, GgufEntry
     const format: WeightFormat = shape.length === 1 ? 'f32' : o.format;
     return { name, format, shape, data: encodeWeights(x, format) };
   });
+  if (scaling.type === 'llama3') {
+    const div = llama3Divisors(ropeInvFreqs(headDim, Math.fround(theta)), scaling);
+    tensors.push({ name: 'rope_freqs.weight', format: 'f32', shape: [headDim / 2], data: encodeWeights(div, 'f32') });
+  }
+  const ropeMeta: [string, GgufEntry][] = scaling.type === 'linear' || scaling.type === 'yarn'
+    ? [['llama.rope.scaling.type', ggufValue.string(scaling.type)], ['llama.rope.scaling.factor', ggufValue.f32(scaling.factor)],
+      ...(scaling.type === 'yarn' ? [['llama.rope.scaling.original_context_length', ggufValue.u32(scaling.originalContextLength)] as [string, GgufEntry]] : [])]
+    : [];
 
   const metadata: [string, GgufEntry][] = [
     ['general.architecture', ggufValue.string('llama')],
@@ -117,8 +172,9 @@ export function initModelSpec(opts: InitOptions): { metadata: [string, GgufEntry
     ['llama.attention.head_count', ggufValue.u32(heads)],
     ['llama.attention.head_count_kv', ggufValue.u32(kvHeads)],
     ['llama.attention.layer_norm_rms_epsilon', ggufValue.f32(1e-5)],
-    ['llama.rope.freq_base', ggufValue.f32(10000)],
+    ['llama.rope.freq_base', ggufValue.f32(theta)],
     ['llama.rope.dimension_count', ggufValue.u32(headDim)],
+    ...ropeMeta,
     ['llama.vocab_size', ggufValue.u32(vocab)],
     ['tokenizer.ggml.model', ggufValue.string('gpt2')],
     ['tokenizer.ggml.pre', ggufValue.string('gpt-2')],

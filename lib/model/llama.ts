@@ -16,7 +16,8 @@
 import { fail } from '../engine/errors.js';
 import { native } from '../engine/native.js';
 import { KvCache } from './kv-cache.js';
-import { linear, linearMany, swiglu, widenRows, widenVector } from './linear.js';
+import { DECODE_MAX_ROWS, decodeLayoutPreferred, linear, linearMany, packForDecode, swiglu, widenRows, widenVector, type MatrixWeight } from './linear.js';
+import { ropeFreqDivisors } from './rope-scaling.js';
 import type { LlamaConfig, ModelWeights, Weight } from './types.js';
 
 /** New tokens of one request for one forward pass; they take positions cache.length, ... */
@@ -35,10 +36,16 @@ export interface ForwardOptions {
 
 interface LayerWeights {
   attnNorm: Float32Array;
-  q: Weight; k: Weight; v: Weight; o: Weight;
+  q: MatrixWeight; k: MatrixWeight; v: MatrixWeight; o: MatrixWeight;
   qBias: Float32Array | null; kBias: Float32Array | null; vBias: Float32Array | null;
   ffnNorm: Float32Array;
-  gate: Weight; up: Weight; down: Weight;
+  gate: MatrixWeight; up: MatrixWeight; down: MatrixWeight;
+}
+
+/** The matrices one pass multiplies by: the stored ones, or their decode layout. */
+interface Matrices {
+  layers: LayerWeights[];
+  out: MatrixWeight;
 }
 
 const BIN_ADD = 0;
@@ -66,6 +73,9 @@ export class LlamaModel {
   readonly #out: Weight;
   readonly #outNorm: Float32Array;
   readonly #layers: LayerWeights[];
+  #decode: Matrices | null = null;   // q8_0 matrices repacked for decode, made on first use
+  /** Per-pair RoPE frequency divisors (scaling, rope_freqs.weight), or null: computed once. */
+  readonly #ropeDiv: Float32Array | null;
   readonly #scratch = new Scratch();
   #busy = false;   // a pass is using #scratch (a callback may re-enter forward or layer)
 
@@ -83,6 +93,7 @@ export class LlamaModel {
     this.#embd = weights.get('token_embd.weight');
     this.#out = c.tiedEmbeddings ? this.#embd : weights.get('output.weight');
     this.#outNorm = widenVector(weights.get('output_norm.weight'));
+    this.#ropeDiv = ropeFreqDivisors(c, weights);
     this.#layers = [];
     for (let i = 0; i < c.blockCount; i++) {
       const g = (s: string) => weights.get(`blk.${i}.${s}`);
@@ -133,9 +144,10 @@ export class LlamaModel {
     const scratch = own ? this.#scratch : new Scratch();
     this.#busy = true;
     try {
+      const mats = this.#matrices(T);
       for (let l = 0; l < this.#layers.length; l++) {
         // Layer outputs ping-pong between two buffers; onLayer sees rows valid only during the call.
-        x = this.#layer(l, x, spans, scratch.get(l % 2 ? 'xb' : 'xa', T * D), scratch);
+        x = this.#layer(l, x, spans, scratch.get(l % 2 ? 'xb' : 'xa', T * D), scratch, mats);
         if (opts.onLayer) {
           let row = 0;
           spans.forEach((s, i) => {
@@ -174,7 +186,24 @@ export class LlamaModel {
     const D = this.config.embeddingLength;
     const h = new Float32Array(rows * D);
     native.rmsnorm(x, this.#outNorm, h, rows, D, this.config.rmsNormEps);
-    return linear(h, rows, this.#out);
+    return linear(h, rows, this.#matrices(rows).out);
+  }
+
+  /**
+   * The matrices for a pass of T rows. Up to DECODE_MAX_ROWS rows on a path with a fused kernel
+   * for it, q8_0 weights are read in their decode layout (packForDecode: the same values, so the
+   * same bytes, about twice the speed at decode); the copies cost their size in memory once.
+   */
+  #matrices(T: number): Matrices {
+    if (T > DECODE_MAX_ROWS || !decodeLayoutPreferred()) return { layers: this.#layers, out: this.#out };
+    if (!this.#decode) {
+      const pack = (w: MatrixWeight): MatrixWeight => (w.format === 'q8_0' ? packForDecode(w as Weight) ?? w : w);
+      this.#decode = {
+        layers: this.#layers.map((w) => ({ ...w, q: pack(w.q), k: pack(w.k), v: pack(w.v), o: pack(w.o), gate: pack(w.gate), up: pack(w.up), down: pack(w.down) })),
+        out: pack(this.#out),
+      };
+    }
+    return this.#decode;
   }
 
   /**
@@ -186,15 +215,15 @@ export class LlamaModel {
     const own = !this.#busy;
     this.#busy = true;
     try {
-      return this.#layer(l, x, spans, out, own ? this.#scratch : new Scratch());
+      return this.#layer(l, x, spans, out, own ? this.#scratch : new Scratch(), this.#matrices(x.length / this.config.embeddingLength));
     } finally {
       if (own) this.#busy = false;
     }
   }
 
   /** layer() writing its output rows to `out` ([T, D], not aliasing x), intermediates in `s`. */
-  #layer(l: number, x: Float32Array, spans: readonly { cache: KvCache; n: number }[], out: Float32Array, sc: Scratch): Float32Array {
-    const c = this.config, w = this.#layers[l];
+  #layer(l: number, x: Float32Array, spans: readonly { cache: KvCache; n: number }[], out: Float32Array, sc: Scratch, mats: Matrices): Float32Array {
+    const c = this.config, w = mats.layers[l];
     if (!w) fail('ERR_RANGE', `layer ${l} is outside 0..${c.blockCount - 1}`);
     const D = c.embeddingLength, H = c.headCount, G = c.headCountKv, hd = c.headDim, F = c.feedForwardLength;
     const T = spans.reduce((a, s) => a + s.n, 0);
@@ -210,8 +239,8 @@ export class LlamaModel {
     native.rmsnorm(x, w.attnNorm, h, T, D, c.rmsNormEps);
     const [q, k, v] = linearMany(h, T, [w.q, w.k, w.v], [w.qBias, w.kBias, w.vBias],
       [sc.get('q', T * w.q.shape[0]), sc.get('k', T * w.k.shape[0]), sc.get('v', T * w.v.shape[0])]);
-    native.rope(q, T, H, hd, c.ropeDims, positions, c.ropeFreqBase, c.ropeNeox);
-    native.rope(k, T, G, hd, c.ropeDims, positions, c.ropeFreqBase, c.ropeNeox);
+    native.rope(q, T, H, hd, c.ropeDims, positions, c.ropeFreqBase, c.ropeNeox, this.#ropeDiv);
+    native.rope(k, T, G, hd, c.ropeDims, positions, c.ropeFreqBase, c.ropeNeox, this.#ropeDiv);
     const attn = sc.get('attn', T * H * hd);
     let r = 0;
     for (const sp of spans) {

@@ -6,6 +6,7 @@
  */
 import { fail } from '../engine/errors.js';
 import { mapFile } from '../engine/files.js';
+import { hfRopeScaling, scalingField } from './rope-scaling.js';
 import type { LlamaConfig, Weight, WeightFormat } from './types.js';
 
 const DTYPES: Record<string, { format: WeightFormat; bytes: number }> = {
@@ -141,6 +142,7 @@ export function hfConfig(cfg: unknown, names: Set<string>, what = 'config.json')
     ropeFreqBase: num('rope_theta', 10000),
     ropeDims: headDim,
     ropeNeox: true,
+    ...scalingField(hfRopeScaling(c.rope_scaling, what)),
     tiedEmbeddings: !names.has('output.weight'),
     attentionBias: names.has('blk.0.attn_q.bias'),
   };

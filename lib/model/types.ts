@@ -2,6 +2,7 @@
  * The contract between model files (GGUF, safetensors) and the forward pass: a Llama-family
  * configuration and named weights that stay in the file's memory (never copied whole).
  */
+import type { RopeScaling } from './rope-scaling.js';
 
 /** Storage formats of weights. q8_0 is GGUF's: blocks of 32 int8 with one f16 scale (34 bytes). */
 export type WeightFormat = 'f32' | 'f16' | 'bf16' | 'q8_0';
@@ -35,6 +36,9 @@ export interface LlamaConfig {
   ropeDims: number;
   /** true: rotate (i, i + rot/2) pairs (Hugging Face layout); false: (2i, 2i+1) (GGUF llama). */
   ropeNeox: boolean;
+  /** Frequency scaling from the file (absent: none). A GGUF rope_freqs.weight tensor adds
+   *  per-pair divisors on top (lib/model/rope-scaling.ts). */
+  ropeScaling?: RopeScaling;
   /** The output head reuses token_embd when the file has no output.weight. */
   tiedEmbeddings: boolean;
   /** Q/K/V projections carry biases (Qwen2-style). */

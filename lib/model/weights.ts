@@ -4,6 +4,7 @@
  * the shape the configuration implies, so a bad file fails at load, not mid-generation.
  */
 import { fail } from '../engine/errors.js';
+import { checkRopeScaling } from './rope-scaling.js';
 import type { LlamaConfig, ModelWeights, Weight } from './types.js';
 
 /** The shape every named tensor must have under `config` (null: optional and absent is fine). */
@@ -14,6 +15,7 @@ export function expectedShapes(config: LlamaConfig): Map<string, { shape: number
   req('token_embd.weight', [V, D]);
   req('output_norm.weight', [D]);
   if (!config.tiedEmbeddings) req('output.weight', [V, D]);
+  req('rope_freqs.weight', [config.ropeDims / 2], true);   // llama.cpp's per-pair RoPE divisors
   for (let i = 0; i < config.blockCount; i++) {
     const b = `blk.${i}.`;
     req(`${b}attn_norm.weight`, [D]);
@@ -45,6 +47,7 @@ export function validateConfig(c: LlamaConfig, what: string): void {
   if (c.ropeDims > c.headDim || c.ropeDims % 2 !== 0) fail('ERR_MODEL_SHAPE', `${what}: rope dimension count ${c.ropeDims} must be even and at most the head dimension ${c.headDim}`);
   if (!(c.rmsNormEps > 0 && c.rmsNormEps < 1)) fail('ERR_MODEL_FORMAT', `${what}: RMS norm epsilon ${c.rmsNormEps} is not in (0, 1)`);
   if (!(c.ropeFreqBase > 0 && Number.isFinite(c.ropeFreqBase))) fail('ERR_MODEL_FORMAT', `${what}: rope frequency base ${c.ropeFreqBase} is not positive`);
+  if (c.ropeScaling) checkRopeScaling(c.ropeScaling, what);
 }
 
 /** ModelWeights over a map of weights whose bytes stay in the file mapping. */

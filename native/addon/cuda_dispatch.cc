@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../cpu/rows.h"
 #include "../cuda/api.h"
 
 namespace atoma::addon::gpu {
@@ -137,7 +138,7 @@ void unary(Unary op, const float* x, float* y, int64_t n) {
 }
 
 void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dims,
-          const int32_t* positions, float theta, bool neox) {
+          const int32_t* positions, float theta, bool neox, const float* freq_divisors) {
   // The CPU's checks, in its order and words (native/cpu/rows.cc).
   if (rot_dims > head_dim || rot_dims % 2 != 0)
     throw Error("ERR_SHAPE", "rope: rot_dims must be even and <= head_dim (" + num(head_dim) + "), got " +
@@ -146,11 +147,13 @@ void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot
     if (positions[t] < 0 || positions[t] > (1 << 24))
       throw Error("ERR_RANGE", "rope: position " + num(positions[t]) + " of token " + num(t) +
                                    " is outside 0..16777216");
+  check_rope_divisors(freq_divisors, rot_dims / 2);
   const int64_t total = tokens * heads * head_dim;
   Call c;
   float* dx = c.in(x, total);
   const int32_t* dp = c.in(positions, tokens);
-  cuda::rope(dx, tokens, heads, head_dim, rot_dims, dp, theta, neox, c.stream());
+  const float* dd = freq_divisors && rot_dims > 0 ? c.in(freq_divisors, rot_dims / 2) : nullptr;
+  cuda::rope(dx, tokens, heads, head_dim, rot_dims, dp, theta, neox, dd, c.stream());
   c.finish(x, dx, total);
 }
 
@@ -196,6 +199,16 @@ void argmax_rows(const float* x, int64_t rows, int64_t n, int32_t* out) {
   int32_t* dy = c.out<int32_t>(rows);
   cuda::argmax_rows(dx, rows, n, dy, c.stream());
   c.finish(out, dy, rows);
+}
+
+int64_t sample(const float* logits, int64_t n, double temperature, int64_t top_k, double top_p,
+               uint64_t seed, uint64_t step) {
+  if (n > std::numeric_limits<int32_t>::max())
+    throw Error("ERR_SHAPE", "sample: row length " + num(n) + " does not fit an int32 token id");
+  if (n == 0) return -1;
+  Call c;
+  const float* dx = c.in(logits, n);
+  return cuda::sample(dx, n, temperature, top_k, top_p, seed, step, c.stream());
 }
 
 }  // namespace atoma::addon::gpu

@@ -25,11 +25,14 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, 
 void softmax(const float* x, float* y, int64_t rows, int64_t n);
 void unary(Unary op, const float* x, float* y, int64_t n);
 void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dims,
-          const int32_t* positions, float theta, bool neox);
+          const int32_t* positions, float theta, bool neox, const float* freq_divisors);
 void attention(const float* q, int64_t n_q, int64_t n_heads, const float* k, const float* v,
                int64_t n_kv, int64_t n_kv_heads, int64_t head_dim, const int32_t* q_pos, float* out);
 void embedding(const float* table, int64_t vocab, int64_t dim, const int32_t* ids, int64_t n,
                float* out);
 void argmax_rows(const float* x, int64_t rows, int64_t n, int32_t* out);
+// The canonical sampled token of n host logits (canon/sample.h); -1 when every one is NaN.
+int64_t sample(const float* logits, int64_t n, double temperature, int64_t top_k, double top_p,
+               uint64_t seed, uint64_t step);
 
 }  // namespace atoma::addon::gpu

@@ -1,6 +1,7 @@
 #include "device_tensor.h"
 #include "instance.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../cpu/rows.h"
 #include "../cuda/api.h"
 #include "args.h"
 #include "async_work.h"
@@ -38,7 +40,8 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "DeviceTensor",
                        {InstanceMethod<&DeviceTensor::Dims>("dims"), InstanceMethod<&DeviceTensor::ToHost>("toHost"),
-                        InstanceMethod<&DeviceTensor::Digest>("digest"), InstanceMethod<&DeviceTensor::Free>("free"),
+                        InstanceMethod<&DeviceTensor::Digest>("digest"), InstanceMethod<&DeviceTensor::LeafHash>("leafHash"),
+                        InstanceMethod<&DeviceTensor::Free>("free"),
                         InstanceMethod<&DeviceTensor::Disposed>("disposed")});
   }
 
@@ -124,6 +127,18 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
       live(env, "digest");
       std::vector<uint64_t> d(dims_.begin(), dims_.end());
       cuda::Digest h = cuda::tensor_digest_f32(data(), d, shared_stream());
+      return Napi::Buffer<uint8_t>::Copy(env, h.data(), h.size());
+    });
+  }
+
+  // The trace leaf BLAKE3(0x00 || encoding) (lib/model/trace.ts leafHash), hashed on the device:
+  // an activation is never copied to the host just to be committed to.
+  Napi::Value LeafHash(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      live(env, "leafHash");
+      std::vector<uint64_t> d(dims_.begin(), dims_.end());
+      cuda::Digest h = cuda::merkle_leaf_f32(data(), d, shared_stream());
       return Napi::Buffer<uint8_t>::Copy(env, h.data(), h.size());
     });
   }
@@ -292,7 +307,8 @@ DeviceBuffer upload_positions(const View<int32_t>& pos, int64_t n) {
   return d;
 }
 
-// dtRope(x, tokens, heads, headDim, rotDims, positions: Int32Array, theta, neox) -> a new tensor
+// dtRope(x, tokens, heads, headDim, rotDims, positions: Int32Array, theta, neox,
+//        freqDivisors: Float32Array | null) -> a new tensor
 Napi::Value DtRope(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -302,6 +318,7 @@ Napi::Value DtRope(const Napi::CallbackInfo& info) {
     auto pos = arg_array<int32_t>(info, 5, napi_int32_array, tokens, "positions");
     float theta = static_cast<float>(arg_number(info, 6, "theta"));
     bool neox = arg_bool(info, 7, "neox");
+    auto div = arg_optional_array<float>(info, 8, napi_float32_array, rot / 2, "freqDivisors");
     const int64_t total = checked_mul(env, checked_mul(env, tokens, heads, "x"), dim, "x");
     x->require_size(env, total, "x");
     // The CPU's checks and words (native/cpu/rows.cc): the device kernel checks nothing.
@@ -310,10 +327,14 @@ Napi::Value DtRope(const Napi::CallbackInfo& info) {
     for (int64_t t = 0; t < tokens; ++t)
       if (pos.data[t] < 0 || pos.data[t] > (1 << 24))
         throw Error("ERR_RANGE", "rope: position " + num(pos.data[t]) + " of token " + num(t) + " is outside 0..16777216");
+    check_rope_divisors(div.data, rot / 2);
     Buf y = alloc_floats(total);
     cuda::copy_device(y->data(), x->data(), static_cast<size_t>(total) * sizeof(float), shared_stream());
     DeviceBuffer dp = upload_positions(pos, tokens);
-    cuda::rope(y->as<float>(), tokens, heads, dim, rot, dp.as<int32_t>(), theta, neox, shared_stream());
+    DeviceBuffer dd(div.data && rot > 0 ? static_cast<size_t>(rot / 2) * sizeof(float) : 0);
+    if (div.data && rot > 0) cuda::copy_to_device(dd.data(), div.data, dd.size(), shared_stream());
+    cuda::rope(y->as<float>(), tokens, heads, dim, rot, dp.as<int32_t>(), theta, neox,
+               div.data && rot > 0 ? dd.as<float>() : nullptr, shared_stream());
     return DeviceTensor::make(env, y, x->dims());
   });
 }
@@ -368,6 +389,30 @@ Napi::Value DtArgmax(const Napi::CallbackInfo& info) {
   });
 }
 
+// dtSample(x, n, temperature, topK, topP, seed, step) -> token: one row of n logits sampled on
+// the device (canon/sample.h); the caller (device-tensor.ts) has validated the parameters. Only
+// the token comes back.
+Napi::Value DtSample(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    DeviceTensor* x = DeviceTensor::arg(info, 0, "logits");
+    int64_t n = arg_size(info, 1, "n");
+    const double temperature = arg_number(info, 2, "temperature");
+    const int64_t top_k = arg_size(info, 3, "topK");
+    const double top_p = arg_number(info, 4, "topP");
+    const uint64_t seed = arg_u64(info, 5, "seed");
+    const uint64_t step = arg_u64(info, 6, "step");
+    x->require_size(env, n, "logits");
+    if (!std::isfinite(temperature) || temperature < 0 || !(top_p > 0 && top_p <= 1))
+      throw Error("ERR_ARGUMENT", "sample: temperature must be finite >= 0 and topP in (0, 1]");
+    if (n > std::numeric_limits<int32_t>::max())
+      throw Error("ERR_SHAPE", "sample: row length " + num(n) + " does not fit an int32 token id");
+    const int64_t token = n == 0 ? -1 : cuda::sample(x->data(), n, temperature, top_k, top_p, seed, step, shared_stream());
+    if (token < 0) throw Error("ERR_RANGE", "every logit is NaN");
+    return Napi::Number::New(env, static_cast<double>(token));
+  });
+}
+
 }  // namespace
 
 void register_device_tensors(Napi::Env env, Napi::Object exports) {
@@ -384,6 +429,7 @@ void register_device_tensors(Napi::Env env, Napi::Object exports) {
   exports.Set("dtRope", Napi::Function::New(env, DtRope));
   exports.Set("dtAttention", Napi::Function::New(env, DtAttention));
   exports.Set("dtArgmax", Napi::Function::New(env, DtArgmax));
+  exports.Set("dtSample", Napi::Function::New(env, DtSample));
 }
 
 }  // namespace atoma::addon

@@ -183,7 +183,7 @@ Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
   });
 }
 
-// rope(x, tokens, heads, headDim, rotDims, positions, theta, neox): in place
+// rope(x, tokens, heads, headDim, rotDims, positions, theta, neox, freqDivisors | null): in place
 Napi::Value Rope(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -194,13 +194,28 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
     auto pos = arg_array<int32_t>(info, 5, napi_int32_array, tokens, "positions");
     float theta = static_cast<float>(arg_number(info, 6, "theta"));
     bool neox = arg_bool(info, 7, "neox");
+    auto div = arg_optional_array<float>(info, 8, napi_float32_array, rot / 2, "freqDivisors");
     if (on_cuda()) {
 #if defined(ATOMA_WITH_CUDA)
-      gpu::rope(x.data, tokens, heads, dim, rot, pos.data, theta, neox);
+      gpu::rope(x.data, tokens, heads, dim, rot, pos.data, theta, neox, div.data);
 #endif
       return env.Undefined();
     }
-    rope(x.data, tokens, heads, dim, rot, pos.data, theta, neox);
+    rope(x.data, tokens, heads, dim, rot, pos.data, theta, neox, div.data);
+    return env.Undefined();
+  });
+}
+
+// ropeInvFreqs(rotDims, theta, freqDivisors | null, out): the rotDims/2 inverse frequencies rope
+// uses (a model derives Llama 3 divisors from them). Host arithmetic only: a few hundred values.
+Napi::Value RopeInvFreqs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    int64_t rot = arg_size(info, 0, "rotDims");
+    float theta = static_cast<float>(arg_number(info, 1, "theta"));
+    auto div = arg_optional_array<float>(info, 2, napi_float32_array, rot / 2, "freqDivisors");
+    auto out = arg_array<float>(info, 3, napi_float32_array, rot / 2, "out");
+    rope_inv_freqs(rot, theta, div.data, out.data);
     return env.Undefined();
   });
 }
@@ -283,6 +298,7 @@ void register_kernels(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("unary", Napi::Function::New(env, UnaryOp));
   exports.Set("rope", Napi::Function::New(env, Rope));
+  exports.Set("ropeInvFreqs", Napi::Function::New(env, RopeInvFreqs));
   exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("embedding", Napi::Function::New(env, Embedding));
   exports.Set("argmax", Napi::Function::New(env, Argmax));

@@ -382,6 +382,17 @@ ATOMA_HD float rope_inv_freq_f32(uint32_t i, uint32_t d, float theta) {
   return exp_f32(-b);
 }
 
+// Scaled RoPE inverse frequency: the unscaled one divided by a per-pair divisor (linear scaling,
+// Llama 3 smoothing, GGUF rope_freqs), one correctly rounded division. A divisor of 1 is exact,
+// so an unscaled model gets the same bits as rope_inv_freq_f32; divisors >= 1 keep the result in
+// (0, 1] and with it every angle inside the sin/cos domain (|angle| <= pos <= 2^24).
+ATOMA_HD float rope_scaled_inv_freq_f32(uint32_t i, uint32_t d, float theta, float divisor) {
+  return rope_inv_freq_f32(i, d, theta) / divisor;
+}
+
+// Whether a RoPE frequency divisor is acceptable: finite and >= 1 (NaN fails both tests).
+ATOMA_HD bool rope_divisor_ok(float divisor) { return divisor >= 1.0f && divisor <= 3.4028234663852886e38f; }
+
 // RoPE angle: one binary32 multiply; pos <= 2^24 is exact as a float.
 ATOMA_HD float rope_angle_f32(uint32_t pos, float inv_freq) { return (float)pos * inv_freq; }
 

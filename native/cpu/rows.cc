@@ -214,8 +214,26 @@ void unary(Unary op, const float* x, float* y, int64_t n) {
   throw Error("ERR_RANGE", "unknown unary op " + std::to_string(static_cast<int>(op)));
 }
 
+void check_rope_divisors(const float* freq_divisors, int64_t half) {
+  if (freq_divisors == nullptr) return;
+  for (int64_t i = 0; i < half; ++i)
+    if (!canon::rope_divisor_ok(freq_divisors[i]))
+      throw Error("ERR_RANGE", "rope: frequency divisor " + std::to_string(i) + " is " +
+                                   std::to_string(freq_divisors[i]) + "; divisors must be finite and >= 1");
+}
+
+void rope_inv_freqs(int64_t rot_dims, float theta, const float* freq_divisors, float* out) {
+  check_size("rot_dims", rot_dims);
+  if (rot_dims % 2 != 0) throw Error("ERR_SHAPE", "rope: rot_dims must be even, got " + std::to_string(rot_dims));
+  const int64_t half = rot_dims / 2;
+  check_rope_divisors(freq_divisors, half);
+  for (int64_t i = 0; i < half; ++i)
+    out[i] = canon::rope_scaled_inv_freq_f32(static_cast<uint32_t>(i), static_cast<uint32_t>(rot_dims), theta,
+                                             freq_divisors ? freq_divisors[i] : 1.0f);
+}
+
 void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dims,
-          const int32_t* positions, float theta, bool neox) {
+          const int32_t* positions, float theta, bool neox, const float* freq_divisors) {
   check_size("tokens", tokens);
   check_size("heads", heads);
   check_size("head_dim", head_dim);
@@ -232,12 +250,12 @@ void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot
     if (positions[t] < 0 || positions[t] > (1 << 24))
       throw Error("ERR_RANGE", "rope: position " + std::to_string(positions[t]) + " of token " + std::to_string(t) +
                                    " is outside 0..16777216");
+  check_rope_divisors(freq_divisors, half);
   if (half == 0 || heads == 0) return;
 
-  // Computed once per call, in the documented order (canon::rope_inv_freq_f32).
+  // Computed once per call, in the documented order (canon::rope_scaled_inv_freq_f32).
   std::vector<float> inv_freq(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i)
-    inv_freq[i] = canon::rope_inv_freq_f32(static_cast<uint32_t>(i), static_cast<uint32_t>(rot_dims), theta);
+  rope_inv_freqs(rot_dims, theta, freq_divisors, inv_freq.data());
 
   const int64_t lo_step = neox ? 1 : 2;   // x0 of pair i sits at i*lo_step
   const int64_t hi_off = neox ? half : 1; // x1 sits hi_off after x0

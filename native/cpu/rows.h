@@ -33,9 +33,19 @@ void unary(Unary op, const float* x, float* y, int64_t n);
 
 // Rotary position embedding, in place on x [tokens, heads, head_dim]. Pairs are (x[2i], x[2i+1])
 // when !neox (GGUF llama layout) or (x[i], x[i + rot_dims/2]) when neox (HF layout); dimensions
-// >= rot_dims pass through. rot_dims must be even and <= head_dim.
+// >= rot_dims pass through. rot_dims must be even and <= head_dim. freq_divisors, when given,
+// holds rot_dims/2 per-pair divisors of the inverse frequencies (RoPE scaling: linear, Llama 3,
+// GGUF rope_freqs), each finite and >= 1 (ERR_RANGE otherwise); nullptr means no scaling.
 void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dims,
-          const int32_t* positions, float theta, bool neox);
+          const int32_t* positions, float theta, bool neox, const float* freq_divisors = nullptr);
+
+// The inverse frequencies rope uses: out[i] = canon::rope_scaled_inv_freq_f32(i, rot_dims, theta,
+// freq_divisors ? freq_divisors[i] : 1) for i < rot_dims/2 (a model derives Llama 3 divisors
+// from these).
+void rope_inv_freqs(int64_t rot_dims, float theta, const float* freq_divisors, float* out);
+
+// ERR_RANGE naming the first divisor that is not finite and >= 1 (shared with the CUDA bindings).
+void check_rope_divisors(const float* freq_divisors, int64_t half);
 
 // out[i] = table[ids[i]] for n ids; table is [vocab, dim], out is [n, dim].
 void embedding(const float* table, int64_t vocab, int64_t dim, const int32_t* ids, int64_t n,

@@ -100,9 +100,11 @@ void softmax(const float* x, float* y, int64_t rows, int64_t n, Stream stream = 
 enum class Unary { Exp, Log, Tanh, Sin, Cos, Silu, Gelu };   // same order as atoma::Unary
 void unary(Unary op, const float* x, float* y, int64_t n, Stream stream = nullptr);
 
-// In place on x [tokens, heads, head_dim]; positions[tokens] on the device.
+// In place on x [tokens, heads, head_dim]; positions[tokens] and freq_divisors[rot_dims/2] (RoPE
+// scaling, nullptr for none; the caller checks each is finite and >= 1) on the device.
 void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rot_dims,
-          const int32_t* positions, float theta, bool neox, Stream stream = nullptr);
+          const int32_t* positions, float theta, bool neox, const float* freq_divisors = nullptr,
+          Stream stream = nullptr);
 
 void embedding(const float* table, int64_t vocab, int64_t dim, const int32_t* ids, int64_t n,
                float* out, Stream stream = nullptr);
@@ -123,5 +125,17 @@ Digest tensor_digest_f32(const float* data, const std::vector<uint64_t>& dims,
 
 // BLAKE3 (hash mode, 32 bytes) of len bytes of device memory; waits for the stream.
 Digest blake3(const void* data, size_t len, Stream stream = nullptr);
+
+// The Merkle leaf hash of that same encoding, BLAKE3(0x00 || encoding) (a trace leaf), on the
+// device; waits for the stream. Rank <= 32.
+Digest merkle_leaf_f32(const float* data, const std::vector<uint64_t>& dims, Stream stream = nullptr);
+
+// ---- Sampling (docs/canonical-arithmetic.md "Sampling") -------------------------------------
+// The canonical token of one row of n logits in device memory, as lib/model/sampler.ts sample()
+// and canon::sample_host give it; -1 when every logit is NaN (or n == 0). The parameters are the
+// request's numbers, already validated (temperature finite >= 0, top_k >= 0, 0 < top_p <= 1).
+// Waits for the stream; only the token is copied back.
+int64_t sample(const float* logits, int64_t n, double temperature, int64_t top_k, double top_p,
+               uint64_t seed, uint64_t step, Stream stream = nullptr);
 
 }  // namespace atoma::cuda

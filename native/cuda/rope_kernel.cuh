@@ -7,12 +7,16 @@
 
 namespace atoma::cuda::rope_detail {
 
-__global__ void inv_freq_kernel(int64_t half, int64_t rot_dims, float theta, float* inv_freq) {
+// divisors (device, rot_dims/2 entries, each finite and >= 1, checked by the host) or nullptr:
+// the RoPE scaling of the model; dividing by 1 is exact, so nullptr equals all-ones.
+__global__ void inv_freq_kernel(int64_t half, int64_t rot_dims, float theta, const float* __restrict__ divisors,
+                                float* inv_freq) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= half) return;
   const float log_theta = atoma::canon::log_f32(theta);
   const float a = __fdiv_rn(static_cast<float>(2 * i), static_cast<float>(rot_dims));
-  inv_freq[i] = atoma::canon::exp_f32(__fmul_rn(-a, log_theta));
+  const float inv = atoma::canon::exp_f32(__fmul_rn(-a, log_theta));
+  inv_freq[i] = divisors ? __fdiv_rn(inv, divisors[i]) : inv;
 }
 
 // One thread per (token, pair): the angle's cos and sin serve every head of the token.

@@ -98,16 +98,22 @@ static void rope_tests() {
   using namespace cuda::rope_detail;
   for (int neox = 0; neox < 2; ++neox)
     for (int64_t hd : {8, 64})
-      for (int64_t rot : {hd, hd / 2}) {
+      for (int64_t rot : {hd, hd / 2})
+        for (int scaled = 0; scaled < 2; ++scaled) {
         const int64_t tokens = 4, heads = 3, half = rot / 2;
         Vec x = seeded(tokens * heads * hd, hd, 5), r = x;
         std::vector<int32_t> pos = {0, 5, 1000, 32767};
+        // RoPE scaling divisors in [1, 8], not powers of two, so the division rounds.
+        Vec div(half);
+        for (int64_t i = 0; i < half; ++i) div[i] = 1.0f + 7.0f * static_cast<float>(i) / static_cast<float>(half) + 0.37f * static_cast<float>(i % 2);
+        const float* d = scaled ? div.data() : nullptr;
         Vec inv(half);
-        launch(dim3{1, 1, 1}, 128, [&] { inv_freq_kernel(half, rot, 10000.0f, inv.data()); });
+        launch(dim3{1, 1, 1}, 128, [&] { inv_freq_kernel(half, rot, 10000.0f, d, inv.data()); });
         launch(dim3{static_cast<unsigned>((tokens * half + 127) / 128), 1, 1}, 128,
                [&] { rope_kernel(x.data(), tokens, heads, hd, half, pos.data(), inv.data(), neox); });
-        atoma::rope(r.data(), tokens, heads, hd, rot, pos.data(), 10000.0f, neox);
-        check(x, r, "rope neox=" + std::to_string(neox) + " hd=" + std::to_string(hd) + " rot=" + std::to_string(rot));
+        atoma::rope(r.data(), tokens, heads, hd, rot, pos.data(), 10000.0f, neox, d);
+        check(x, r, "rope neox=" + std::to_string(neox) + " hd=" + std::to_string(hd) + " rot=" + std::to_string(rot) +
+                        (scaled ? " scaled" : ""));
       }
 }
 

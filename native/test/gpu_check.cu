@@ -8,9 +8,14 @@
 // native/canon plus the host model of the BLAKE3 tree (native/cuda/blake3.cuh). The device
 // BLAKE3 is also checked against the official vectors.
 //
+// Also device sampling (against canon::sample_host) and device trace leaves (against the CPU's
+// merkle_leaf of the encoding).
+//
 // Benchmarks: deterministic SGEMM (2048, 4096, 8192) against cuBLAS SGEMM with TF32 off
 // (cuBLAS is dlopen'ed, so the program builds without it), GEMV 8192 against a device-to-device
-// copy, digest and row-kernel throughput.
+// copy, digest, trace-leaf, sampling and row-kernel throughput; with the CPU engine linked, the
+// CPU path on the same GEMM 4096^3 (2048^3 with --quick) and GEMV 8192 inputs and sampling rows
+// (and CPU == CUDA digests of those outputs), with the CUDA / CPU ratios.
 //
 // Usage: gpu_check [--vectors PATH] [--json PATH] [--no-bench] [--quick]
 // Exit status: 0 all conformance checks pass, 1 a mismatch or error, 2 no device.
@@ -34,6 +39,7 @@
 #include "canon/math.h"
 #include "canon/philox.h"
 #include "canon/reduce.h"
+#include "canon/sample.h"
 #include "core/error.h"
 #include "cuda/api.h"
 #include "cuda/blake3.cuh"
@@ -42,7 +48,9 @@
 #if ATOMA_GPU_CHECK_ENGINE
 #include "cpu/attention.h"
 #include "cpu/gemm.h"
+#include "cpu/isa.h"
 #include "cpu/rows.h"
+#include "cpu/thread_pool.h"
 #include "hash/blake3.h"
 #include "hash/tensor_digest.h"
 #endif
@@ -85,8 +93,9 @@ static void add(const float* a, const float* b, float* y, int64_t n) { atoma::ad
 static void mul(const float* a, const float* b, float* y, int64_t n) { atoma::mul(a, b, y, n); }
 static void add_rows(const float* a, int64_t r, int64_t n, const float* row, float* y) { atoma::add_rows(a, r, n, row, y); }
 static void mul_rows(const float* a, int64_t r, int64_t n, const float* row, float* y) { atoma::mul_rows(a, r, n, row, y); }
-static void rope(float* x, int64_t t, int64_t h, int64_t hd, int64_t rot, const int32_t* pos, float theta, bool neox) {
-  atoma::rope(x, t, h, hd, rot, pos, theta, neox);
+static void rope(float* x, int64_t t, int64_t h, int64_t hd, int64_t rot, const int32_t* pos, float theta, bool neox,
+                 const float* div) {
+  atoma::rope(x, t, h, hd, rot, pos, theta, neox, div);
 }
 static void embedding(const float* table, int64_t vocab, int64_t dim, const int32_t* ids, int64_t n, float* out) {
   atoma::embedding(table, vocab, dim, ids, n, out);
@@ -162,12 +171,14 @@ static void mul_rows(const float* a, int64_t r, int64_t n, const float* row, flo
   for (int64_t i = 0; i < r * n; ++i) y[i] = a[i] * row[i % n];
 }
 static void rope(float* x, int64_t tokens, int64_t heads, int64_t hd, int64_t rot, const int32_t* pos,
-                 float theta, bool neox) {
+                 float theta, bool neox, const float* div) {
   const int64_t half = rot / 2;
   std::vector<float> inv(half);
   const float lt = canon::log_f32(theta);
-  for (int64_t i = 0; i < half; ++i)
+  for (int64_t i = 0; i < half; ++i) {
     inv[i] = canon::exp_f32(-(static_cast<float>(2 * i) / static_cast<float>(rot)) * lt);
+    if (div) inv[i] = inv[i] / div[i];
+  }
   for (int64_t t = 0; t < tokens; ++t)
     for (int64_t i = 0; i < half; ++i) {
       const float angle = static_cast<float>(pos[t]) * inv[i];
@@ -217,7 +228,8 @@ static void row_maxes(const float* x, int64_t rows, int64_t n, float* out) {
 }
 
 // The host model of the device BLAKE3 tree, for the builds without the engine's hash library.
-[[maybe_unused]] static cu::Digest model_digest_words(const atoma::cuda::b3::TensorSource& src, uint64_t len) {
+template <class Src>
+[[maybe_unused]] static cu::Digest model_digest_words(const Src& src, uint64_t len) {
   using namespace atoma::cuda::b3;
   const uint64_t n_chunks = chunk_count(len);
   std::vector<std::array<uint32_t, 8>> cur(n_chunks);
@@ -244,6 +256,26 @@ static void row_maxes(const float* x, int64_t rows, int64_t n, float* out) {
   for (int i = 0; i < 8; ++i)
     for (int j = 0; j < 4; ++j) d[4 * i + j] = static_cast<uint8_t>(cur[0][i] >> (8 * j));
   return d;
+}
+
+// The trace leaf BLAKE3(0x00 || encoding) of an f32 tensor: the engine's merkle_leaf of the
+// encoding bytes, or the host model of the tree over the shifted message.
+static cu::Digest leaf(const float* x, const std::vector<uint64_t>& dims) {
+  uint64_t n = 1;
+  for (uint64_t d : dims) n *= d;
+  atoma::cuda::b3::TensorSource src;
+  const uint64_t len = atoma::cuda::b3::fill_tensor_source(src, x, dims.data(), static_cast<int>(dims.size()), n);
+#if ATOMA_GPU_CHECK_ENGINE
+  std::vector<uint8_t> enc(len);
+  for (uint64_t g = 0; g < len / 4; ++g)
+    for (int b = 0; b < 4; ++b) enc[4 * g + b] = static_cast<uint8_t>(src.word(g) >> (8 * b));
+  const atoma::Digest d = atoma::merkle_leaf(enc.data(), enc.size());
+  cu::Digest r;
+  std::memcpy(r.data(), d.data(), 32);
+  return r;
+#else
+  return model_digest_words(atoma::cuda::b3::LeafSource{src}, len + 1);
+#endif
 }
 
 #if !ATOMA_GPU_CHECK_ENGINE
@@ -687,18 +719,24 @@ static void check_rope() {
   for (int64_t hd : {8, 64, 128})
     for (int rot_half = 0; rot_half < 2; ++rot_half)
       for (int neox = 0; neox < 2; ++neox)
-        for (int64_t heads : {1, 4}) {
+        for (int64_t heads : {1, 4})
+          for (int scaled = 0; scaled < 2; ++scaled) {
           const int64_t tokens = 5, rot = rot_half ? hd / 2 : hd;
           const float theta = neox ? 1000000.0f : 10000.0f;
           char name[128];
-          std::snprintf(name, sizeof name, "tokens=%lld heads=%lld hd=%lld rot=%lld %s", (long long)tokens,
-                        (long long)heads, (long long)hd, (long long)rot, neox ? "neox" : "pairs");
+          std::snprintf(name, sizeof name, "tokens=%lld heads=%lld hd=%lld rot=%lld %s%s", (long long)tokens,
+                        (long long)heads, (long long)hd, (long long)rot, neox ? "neox" : "pairs",
+                        scaled ? " scaled" : "");
           guarded("rope", name, [&] {
             Vec x = seeded(tokens * heads * hd, hd + heads, 12);
             std::vector<int32_t> pos = {0, 1, 17, 4095, 32767};
-            cu::DeviceBuffer dx = upload(x), dp = upload(pos.data(), pos.size() * 4);
-            ref::rope(x.data(), tokens, heads, hd, rot, pos.data(), theta, neox);
-            cu::rope(dx.as<float>(), tokens, heads, hd, rot, dp.as<int32_t>(), theta, neox);
+            // RoPE scaling: per-pair divisors in [1, 8] with fractions (Llama 3 style smoothing).
+            Vec div(rot / 2);
+            for (size_t i = 0; i < div.size(); ++i) div[i] = 1.0f + 7.0f * static_cast<float>(i) / static_cast<float>(div.size()) + 0.001f * static_cast<float>(i % 3);
+            cu::DeviceBuffer dx = upload(x), dp = upload(pos.data(), pos.size() * 4), dd = upload(div);
+            ref::rope(x.data(), tokens, heads, hd, rot, pos.data(), theta, neox, scaled ? div.data() : nullptr);
+            cu::rope(dx.as<float>(), tokens, heads, hd, rot, dp.as<int32_t>(), theta, neox,
+                     scaled ? dd.as<float>() : nullptr);
             compare("rope", name, x, dx,
                     {static_cast<uint64_t>(tokens), static_cast<uint64_t>(heads), static_cast<uint64_t>(hd)});
           });
@@ -791,6 +829,88 @@ struct Cublas {
   }
 };
 
+// Trace leaves hashed on the device against the CPU's merkle_leaf(encode()).
+static void check_leaves() {
+  const uint64_t sizes[] = {0, 1, 5, 255, 256, 257, 4096, 100000, 1 << 20, 3000007};
+  for (uint64_t n : sizes)
+    for (int shape = 0; shape < 3; ++shape) {
+      std::vector<uint64_t> dims = shape == 0 ? std::vector<uint64_t>{n}
+                                   : shape == 1 ? std::vector<uint64_t>{1, n}
+                                                : std::vector<uint64_t>{n, 1, 1};
+      const std::string name = "n=" + std::to_string(n) + " rank=" + std::to_string(dims.size());
+      guarded("trace-leaf", name, [&] {
+        Vec x = seeded(n, 31, 2);
+        if (n > 8) {
+          x[1] = canon::bits_f32(0x7F800001u);
+          x[3] = -0.0f;
+        }
+        cu::DeviceBuffer d = upload(x);
+        const cu::Digest h = ref::leaf(x.data(), dims);
+        const cu::Digest g = cu::merkle_leaf_f32(d.as<float>(), dims);
+        record("trace-leaf", name, h == g, "cpu " + hex(h) + " gpu " + hex(g));
+      });
+    }
+  guarded("trace-leaf", "scalar (rank 0)", [&] {
+    Vec x = {2.5f};
+    cu::DeviceBuffer d = upload(x);
+    const cu::Digest h = ref::leaf(x.data(), {}), g = cu::merkle_leaf_f32(d.as<float>(), {});
+    record("trace-leaf", "scalar (rank 0)", h == g, "cpu " + hex(h) + " gpu " + hex(g));
+  });
+}
+
+// A logits row of one of several kinds: plain, many ties (and -0), specials (NaN, +-inf,
+// subnormals, huge), all NaN, all -inf.
+static Vec sampling_row(int64_t n, uint64_t seed, int kind) {
+  Vec x(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float u = canon::seeded_value(seed, 21, i);
+    const uint32_t w = canon::philox_word(seed, 22, i);
+    if (kind == 0) x[i] = u * 12.0f;
+    else if (kind == 1) x[i] = static_cast<float>(static_cast<int>(u * 4.0f));
+    else if (kind == 2) {
+      switch (w % 16) {
+        case 0: x[i] = NAN; break;
+        case 1: x[i] = -INFINITY; break;
+        case 2: x[i] = (w & 0x100) ? INFINITY : -0.0f; break;
+        case 3: x[i] = canon::bits_f32(1u + (w >> 12)); break;
+        case 4: x[i] = u * 1e30f; break;
+        default: x[i] = u * 30.0f;
+      }
+    } else if (kind == 3) x[i] = NAN;
+    else x[i] = -INFINITY;
+  }
+  return x;
+}
+
+// Device sampling against the CPU path (canon::sample_host, itself checked against the
+// TypeScript reference by test/sampler-native.test.ts): the same token for every case.
+static void check_sampling(bool quick) {
+  const int64_t sizes[] = {1, 2, 7, 1000, 2047, 2048, 2049, 32000, 128256, 151936};
+  const double temps[] = {0.0, 1.0, 0.7, 1e-3, 1e-50};
+  const int64_t top_ks[] = {0, 1, 40};
+  const double top_ps[] = {1.0, 0.9, 0.5};
+  for (int64_t n : sizes)
+    for (int kind = 0; kind < 5; ++kind) {
+      if (quick && n > 40000 && kind > 1) continue;
+      const Vec x = sampling_row(n, static_cast<uint64_t>(n) * 7 + kind, kind);
+      cu::DeviceBuffer d = upload(x);
+      for (double t : temps)
+        for (int64_t k : top_ks)
+          for (double p : top_ps) {
+            if ((t == 0.0 || k == 1) && p != 1.0) continue;   // greedy ignores top-p
+            const uint64_t seed = 1234567 + n, step = static_cast<uint64_t>(kind * 100 + k);
+            char name[160];
+            std::snprintf(name, sizeof name, "V=%lld kind=%d T=%g k=%lld p=%g", (long long)n, kind, t, (long long)k, p);
+            guarded("sampling", name, [&] {
+              const canon::SampleParams sp = canon::make_sample_params(t, k, p, seed, step);
+              const int64_t want = canon::sample_host(x.data(), n, sp);
+              const int64_t got = cu::sample(d.as<float>(), n, t, k, p, seed, step);
+              record("sampling", name, got == want, "cpu " + std::to_string(want) + " gpu " + std::to_string(got));
+            });
+          }
+    }
+}
+
 template <class F>
 static double time_ms(F f, int min_reps = 3, double min_total_ms = 300.0) {
   cudaEvent_t a, b;
@@ -815,6 +935,30 @@ static double time_ms(F f, int min_reps = 3, double min_total_ms = 300.0) {
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) throw atoma::Error("ERR_CUDA", std::string("benchmark: ") + cudaGetErrorString(e));
   return total / reps;
+}
+
+// Wall-clock ms of a host (CPU) call, like time_ms: a warm-up, then at least min_reps runs.
+template <class F>
+[[maybe_unused]] static double cpu_ms(F f, int min_reps = 3, double min_total_ms = 300.0) {
+  f();
+  int reps = 0;
+  double total = 0;
+  while (reps < min_reps || (total < min_total_ms && reps < 200)) {
+    const auto a = std::chrono::steady_clock::now();
+    f();
+    total += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+    ++reps;
+  }
+  return total / reps;
+}
+
+[[maybe_unused]] static std::string cpu_note() {
+#if ATOMA_GPU_CHECK_ENGINE
+  return std::string("CPU engine, ") + atoma::isa_name(atoma::active_isa()) + ", " +
+         std::to_string(atoma::thread_count()) + " threads";
+#else
+  return "";
+#endif
 }
 
 struct BenchRow {
@@ -866,6 +1010,17 @@ static void bench(bool quick) {
     cu::set_gemm_variant(0);
     record("gemm-bench-determinism", "sgemm " + std::to_string(n) + " smem vs regs", d1 == d2,
            "digests " + hex(d1) + " vs " + hex(d2));
+#if ATOMA_GPU_CHECK_ENGINE
+    if (n == (quick ? 2048 : 4096)) {   // the CPU path on the same shape and the same inputs
+      Vec C(n * n);
+      const double ms = cpu_ms([&] { atoma::gemm(n, n, n, A.data(), n, B.data(), n, false, C.data(), n, nullptr); }, 2, 0);
+      const double tf = flop / ms / 1e9;
+      g_bench.push_back({"cpu sgemm " + std::to_string(n), tf, "TFLOP/s", cpu_note()});
+      g_bench.push_back({"ratio cuda / cpu sgemm " + std::to_string(n), best_ours / tf, "x", "best CUDA variant / CPU"});
+      const cu::Digest dc = ref::digest(C.data(), {uint64_t(n), uint64_t(n)});
+      record("cpu-vs-cuda-bench", "sgemm " + std::to_string(n), dc == d1, "cpu " + hex(dc) + " gpu " + hex(d1));
+    }
+#endif
     if (have_cublas) {
       const float one = 1.0f, zero = 0.0f;
       const int ni = static_cast<int>(n);
@@ -894,10 +1049,8 @@ static void bench(bool quick) {
     const int64_t N = 8192, K = 8192;
     Vec x = seeded(K, 3, 3);
     cu::DeviceBuffer dW(N * K * 4), dW2(N * K * 4), dx = upload(x), dy(N * 4);
-    {
-      Vec W = seeded(N * K, 4, 4);
-      cu::copy_to_device(dW.data(), W.data(), W.size() * 4);
-    }
+    Vec W = seeded(N * K, 4, 4);   // kept for the CPU path below
+    cu::copy_to_device(dW.data(), W.data(), W.size() * 4);
     const double bytes = double(N) * K * 4;
     const double ms_copy = time_ms([&] { cu::copy_device(dW2.data(), dW.data(), N * K * 4); });
     const double copy_bw = 2 * bytes / ms_copy / 1e6;
@@ -923,6 +1076,17 @@ static void bench(bool quick) {
     g_bench.push_back({"gemv 8192x8192", gemv_bw, "GB/s", "W bytes / time, best: " + best_name});
     g_bench.push_back({"ratio gemv / copy", gemv_bw / copy_bw, "x", "target >= 0.70"});
     g_bench.push_back({"gemv 8192x8192 time", best_ms * 1000, "us", best_name});
+#if ATOMA_GPU_CHECK_ENGINE
+    {  // The CPU path: the same x and W (M = 1, W stored [N, K]).
+      Vec y(N);
+      const double ms = cpu_ms([&] { atoma::gemm(1, N, K, x.data(), K, W.data(), K, true, y.data(), N, nullptr); });
+      g_bench.push_back({"cpu gemv 8192x8192", bytes / ms / 1e6, "GB/s", cpu_note()});
+      g_bench.push_back({"cpu gemv 8192x8192 time", ms * 1000, "us", ""});
+      g_bench.push_back({"ratio cuda / cpu gemv 8192", ms / best_ms, "x", "CPU time / best CUDA time"});
+      const cu::Digest dc = ref::digest(y.data(), {uint64_t(N)});
+      record("cpu-vs-cuda-bench", "gemv 8192", dc == d0, "cpu " + hex(dc) + " gpu " + hex(d0));
+    }
+#endif
   }
   {  // Digest throughput.
     const int64_t n = int64_t{64} << 20;   // 256 MiB of f32
@@ -930,6 +1094,28 @@ static void bench(bool quick) {
     cu::memset_zero(d.data(), n * 4);
     const double ms = time_ms([&] { cu::tensor_digest_f32(d.as<float>(), {uint64_t(n)}); });
     g_bench.push_back({"tensor digest 256 MiB", n * 4.0 / ms / 1e6, "GB/s", ""});
+    const double ms_leaf = time_ms([&] { cu::merkle_leaf_f32(d.as<float>(), {uint64_t(n)}); });
+    g_bench.push_back({"trace leaf 256 MiB", n * 4.0 / ms_leaf / 1e6, "GB/s", "BLAKE3(0x00 || encoding)"});
+    const double ms_row = time_ms([&] { cu::merkle_leaf_f32(d.as<float>(), {1, 4096}); });
+    g_bench.push_back({"trace leaf [1, 4096] (decode row)", ms_row * 1000, "us", "incl. 32-byte copy back"});
+  }
+  {  // Sampling one row of a 128k vocabulary: device against the CPU path, same token.
+    const int64_t V = 128256;
+    const Vec x = sampling_row(V, 99, 0);
+    cu::DeviceBuffer d = upload(x);
+    struct P { double t; int64_t k; double p; const char* name; };
+    const P ps[] = {{0.8, 0, 0.95, "T=0.8 top-p 0.95"}, {0.8, 40, 0.95, "T=0.8 top-k 40 top-p 0.95"}, {0.0, 0, 1.0, "greedy"}};
+    for (const P& q : ps) {
+      int64_t got = -1;
+      const double ms = time_ms([&] { got = cu::sample(d.as<float>(), V, q.t, q.k, q.p, 7, 3); }, 3, 100);
+      g_bench.push_back({std::string("sample V=128256 ") + q.name, ms * 1000, "us", "device, token back"});
+      int64_t want = -1;
+      const canon::SampleParams sp = canon::make_sample_params(q.t, q.k, q.p, 7, 3);
+      const double cms = cpu_ms([&] { want = canon::sample_host(x.data(), V, sp); }, 3, 100);
+      g_bench.push_back({std::string("cpu sample V=128256 ") + q.name, cms * 1000, "us", "canon::sample_host, 1 thread"});
+      record("cpu-vs-cuda-bench", std::string("sample ") + q.name, got == want,
+             "cpu " + std::to_string(want) + " gpu " + std::to_string(got));
+    }
   }
   {  // Row kernels.
     const int64_t rows = 4096, n = 4096;
@@ -1004,6 +1190,8 @@ int main(int argc, char** argv) {
   stage("attention", check_attention);
   stage("gemv", check_gemv);
   stage("gemm", [&] { check_gemm(quick); });
+  stage("trace leaves", check_leaves);
+  stage("sampling", [&] { check_sampling(quick); });
   if (do_bench) {
     try {
       stage("benchmarks", [&] { bench(quick); });

@@ -346,6 +346,17 @@ void test_composites() {
     double ref = std::pow(10000.0, -(2.0 * i) / 128.0);
     if (std::fabs(f - ref) > 4e-6 * ref) fail("rope_inv_freq accuracy", (float)i, f, (float)ref);
   }
+  // Scaled RoPE: one rounded division by the divisor; a divisor of 1 changes nothing.
+  for (uint32_t i = 0; i < 64; ++i) {
+    const float f = rope_inv_freq_f32(i, 128, 500000.0f);
+    if (rope_scaled_inv_freq_f32(i, 128, 500000.0f, 1.0f) != f) fail("rope_scaled_inv_freq(div 1)", (float)i, 0, f);
+    const float div = 1.0f + 0.37f * (float)i;
+    const double ref = (double)f / (double)div;
+    const float g = rope_scaled_inv_freq_f32(i, 128, 500000.0f, div);
+    if (g != (float)ref) fail("rope_scaled_inv_freq rounding", (float)i, g, (float)ref);
+  }
+  if (rope_divisor_ok(0.999f) || !rope_divisor_ok(1.0f) || rope_divisor_ok(std::numeric_limits<float>::infinity()) || rope_divisor_ok(std::numeric_limits<float>::quiet_NaN()))
+    fail("rope_divisor_ok", 0, 0, 0);
 }
 
 // ---- timing ----

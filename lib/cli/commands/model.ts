@@ -7,6 +7,7 @@ import { ggufConfig } from '../../model/gguf/llama.js';
 import { GGML_TYPE_NAMES } from '../../model/gguf/types.js';
 import { initModel, INIT_DEFAULTS } from '../../model/init.js';
 import { loadModel } from '../../model/load.js';
+import { describeRopeScaling, type RopeScaling } from '../../model/rope-scaling.js';
 import type { WeightFormat } from '../../model/types.js';
 import { parse } from '../args.js';
 
@@ -23,6 +24,9 @@ init       writes a small Llama GGUF with seeded weights and a byte-level BPE vo
   --context N        context length (${INIT_DEFAULTS.context})
   --format F         f32, f16, bf16 or q8_0 (${INIT_DEFAULTS.format}); vectors stay f32
   --bias             Q/K/V biases (Qwen2-style)    --tied   no output.weight
+  --rope-theta X     RoPE base frequency (10000)
+  --rope-scaling S   none, linear:F, llama3:F[:LOW:HIGH:ORIG] (a rope_freqs tensor, as llama.cpp
+                     writes Llama 3.x) or yarn:F[:ORIG] (metadata only: such files are refused)
 
 inspect    prints format, architecture, configuration, tensors, token count and digest of a GGUF
            file or a safetensors directory`;
@@ -31,6 +35,13 @@ function int(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) fail('ERR_USAGE', `--${name} must be a non-negative integer, got '${v}'`);
+  return n;
+}
+
+function ropeTheta(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !(n > 0) || !Number.isFinite(n)) fail('ERR_USAGE', `--rope-theta must be a positive number, got '${v}'`);
   return n;
 }
 
@@ -69,7 +80,7 @@ async function inspect(path: string, json: boolean): Promise<number> {
   const { tensors, config, ...head } = report as { tensors: { name: string; type: string; shape: number[] }[]; config: Record<string, unknown> };
   for (const [k, v] of Object.entries(head)) console.log(`${k.padEnd(13)} ${v}`);
   console.log('config');
-  for (const [k, v] of Object.entries(config)) console.log(`  ${k.padEnd(18)} ${v}`);
+  for (const [k, v] of Object.entries(config)) console.log(`  ${k.padEnd(18)} ${k === 'ropeScaling' ? describeRopeScaling(v as RopeScaling) : v}`);
   console.log(`tensors       ${tensors.length}`);
   const width = Math.max(...tensors.map((t) => t.name.length));
   for (const t of tensors) console.log(`  ${t.name.padEnd(width)}  ${t.type.padEnd(5)} [${t.shape.join(', ')}]`);
@@ -81,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     seed: { type: 'string' }, out: { type: 'string' }, layers: { type: 'string' }, dim: { type: 'string' }, heads: { type: 'string' },
     'kv-heads': { type: 'string' }, vocab: { type: 'string' }, ff: { type: 'string' }, context: { type: 'string' }, format: { type: 'string' },
     bias: { type: 'boolean' }, tied: { type: 'boolean' }, json: { type: 'boolean' },
+    'rope-theta': { type: 'string' }, 'rope-scaling': { type: 'string' },
   });
   if (values.help) {
     console.log(HELP);
@@ -97,6 +109,7 @@ export async function main(argv: string[]): Promise<number> {
         seed, layers: int(values.layers, 'layers'), dim: int(values.dim, 'dim'), heads: int(values.heads, 'heads'), kvHeads: int(values['kv-heads'], 'kv-heads'),
         vocab: int(values.vocab, 'vocab'), ff: int(values.ff, 'ff'), context: int(values.context, 'context'),
         format: values.format as WeightFormat | undefined, bias: values.bias, tied: values.tied,
+        ropeTheta: ropeTheta(values['rope-theta']), ropeScaling: values['rope-scaling'],
       });
       const digest = (await hashFile(values.out)).toString('hex');
       if (values.json) console.log(JSON.stringify({ path: values.out, digest }));

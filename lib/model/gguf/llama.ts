@@ -5,6 +5,7 @@
  */
 import { fail } from '../../engine/errors.js';
 import type { LlamaConfig, Weight } from '../types.js';
+import { ggufRopeScaling, scalingField } from '../rope-scaling.js';
 import { checkedWeights, type NamedWeights } from '../weights.js';
 import { GgufMetadata } from './reader.js';
 import type { GgufFile } from './types.js';
@@ -42,6 +43,7 @@ export function ggufConfig(file: GgufFile, what = 'GGUF'): LlamaConfig {
     ropeFreqBase: m.number(k('rope.freq_base')) ?? 10000,
     ropeDims: m.number(k('rope.dimension_count')) ?? headDim,
     ropeNeox: spec.neox,
+    ...scalingField(ggufRopeScaling(m.string(k('rope.scaling.type')), m.number(k('rope.scaling.factor')) ?? m.number(k('rope.scale_linear')), what)),
     tiedEmbeddings: !names.has('output.weight'),
     attentionBias: names.has('blk.0.attn_q.bias'),
   };
