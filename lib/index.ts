@@ -33,4 +33,6 @@ export { verifyResponse, requestHash, signedBytes, loadOrCreateNodeKey, type Sig
 export { submitRequest, type RequestOptions, type RequestOutcome } from './node/requester.js';
 export { ServicePort, EmbeddedPort, openLedgerPort, type LedgerPort } from './node/ledger-port.js';
 export { encodeAssignment, decodeAssignment } from './node/assignment-input.js';
+export { wasmAssignment, encodeWasmAssignment, decodeWasmAssignment, type WasmAssignment } from './node/wasm-assignment.js';
+export { refusalResult, refusalOf, REFUSAL_CODES, type RefusalCode } from './node/refusal.js';
 export { runDevnet, type DevnetOptions, type DevnetReport } from './node/devnet.js';

@@ -9,8 +9,9 @@
  * - the referee's pending re-executions.
  *
  * States: assigned -> executed (result + salt stored) -> committed -> revealed -> closed; or
- * dropped (replaced, or the ledger refused it: a deadline passed) or failed (the engine refused
- * the input). Leaves are kept until the request closes: bisection rounds are answered from them.
+ * dropped (replaced, or the ledger refused it: a deadline passed) or failed (a fault of this
+ * node's run: a timeout, a dead worker, limits; an input refused for a deterministic reason is not
+ * failed but executed, with the canonical refusal result of refusal.ts). Leaves are kept until the request closes: bisection rounds are answered from them.
  */
 import Database from 'better-sqlite3';
 import { fail } from '../engine/errors.js';

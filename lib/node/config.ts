@@ -35,8 +35,17 @@ export interface FunctionConfig {
   source: { url: string } | { path: string };
   /** Price in the ledger's smallest unit per call. */
   pricePerCall: number;
-  /** Fuel budget per call (about one instruction per unit). */
+  /** Fuel budget per call (about one instruction per unit); on a ledger, the most an assignment may ask for. */
   fuel: number;
+  /** Linear memory cap in MiB (memory_mb; absent: 64); on a ledger, the most an assignment may ask for. */
+  memoryMb?: number;
+  /**
+   * The ledger task (kind `wasm`) this module serves (64 hex): the node subscribes to it and runs
+   * its assignments. The ledger task's module digest must equal `digest` (ERR_DIGEST_MISMATCH).
+   */
+  ledgerTask?: string;
+  /** The price per request the node asks on the ledger (with ledgerTask). */
+  pricePerRequest?: number;
 }
 
 /** How the node takes part in the protocol (docs/node.md, "On a ledger"). */
@@ -54,7 +63,8 @@ export interface LedgerParticipation {
 export interface NodeConfig {
   listen: { host: string; port: number };
   cacheDir: string;
-  ledger: { kind: 'embedded'; path: string } | { kind: 'service'; url: string };
+  /** `pingMs`: the service stream's ping interval (ledger.ping_ms; default 5000). */
+  ledger: { kind: 'embedded'; path: string } | { kind: 'service'; url: string; pingMs?: number };
   /** The [ledger] keys of the protocol side; it runs when a task names a ledger_task or referee is on. */
   participation: LedgerParticipation;
   keyFile: string;
@@ -109,17 +119,18 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
 
   const ledgerT = table(root.ledger ?? {}, 'ledger');
-  known(ledgerT, 'ledger', ['kind', 'path', 'url', 'faucet', 'collateral', 'referee', 'drain_ms']);
+  known(ledgerT, 'ledger', ['kind', 'path', 'url', 'faucet', 'collateral', 'referee', 'drain_ms', 'ping_ms']);
   const kind = ledgerT.kind ?? 'embedded';
-  let ledger: { kind: 'embedded'; path: string } | { kind: 'service'; url: string };
+  let ledger: NodeConfig['ledger'];
   if (kind === 'embedded') {
     if (ledgerT.url !== undefined) fail('ERR_NODE_CONFIG', 'ledger.url is only for kind = "service"');
+    if (ledgerT.ping_ms !== undefined) fail('ERR_NODE_CONFIG', 'ledger.ping_ms is only for kind = "service"');
     ledger = { kind, path: at(str(ledgerT, 'path', 'ledger', 'ledger.db')) };
   } else if (kind === 'service') {
     if (ledgerT.path !== undefined) fail('ERR_NODE_CONFIG', 'ledger.path is only for kind = "embedded"');
     const url = str(ledgerT, 'url', 'ledger');
     if (!/^http:\/\/[^/]+(\/.*)?$/.test(url)) fail('ERR_NODE_CONFIG', `ledger.url must be http://host:port of \`atoma ledger serve\`, got '${url}'`);
-    ledger = { kind, url };
+    ledger = { kind, url, ...(ledgerT.ping_ms === undefined ? {} : { pingMs: int(ledgerT, 'ping_ms', 'ledger', 5000, 50, 600_000) }) };
   } else {
     fail('ERR_NODE_CONFIG', `ledger.kind must be "embedded" or "service", got ${JSON.stringify(kind)}`);
   }
@@ -129,7 +140,10 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
   const limitsT = table(root.limits ?? {}, 'limits');
   known(limitsT, 'limits', ['queue_length', 'max_tokens', 'max_request_bytes', 'max_batch']);
 
-  if (!Array.isArray(root.tasks) || root.tasks.length === 0) fail('ERR_NODE_CONFIG', 'tasks must be a non-empty array of tables ([[tasks]])');
+  // A node serves at least one model or one WASM function.
+  const noFunctions = !Array.isArray(root.functions) || root.functions.length === 0;
+  if (root.tasks === undefined && noFunctions) fail('ERR_NODE_CONFIG', 'tasks must be a non-empty array of tables ([[tasks]]) unless [[functions]] are given');
+  if (root.tasks !== undefined && (!Array.isArray(root.tasks) || (root.tasks.length === 0 && noFunctions))) fail('ERR_NODE_CONFIG', 'tasks must be a non-empty array of tables ([[tasks]])');
   // A cached artifact: its BLAKE3 digest and exactly one source, an http(s) URL or a path.
   const content = (t: Record<string, unknown>, key: string, field: string, what: string) => {
     const digest = str(t, field, key).toLowerCase();
@@ -143,15 +157,8 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
   const names = new Set<string>();
   const ledgerTasks = new Set<string>();
 
-  const tasks = (root.tasks as unknown[]).map((v, i): TaskConfig => {
-    const key = `tasks[${i}]`;
-    const t = table(v, key);
-    known(t, key, ['name', 'model', 'url', 'path', 'price_per_1k_tokens', 'ledger_task', 'price_per_request']);
-    const name = str(t, 'name', key);
-    if (names.has(name)) fail('ERR_NODE_CONFIG', `${key}.name '${name}' is used twice`);
-    names.add(name);
-    const { digest, source } = content(t, key, 'model', "model's");
-    const cfg: TaskConfig = { name, digest, source, pricePer1kTokens: int(t, 'price_per_1k_tokens', key, 0, 0, Number.MAX_SAFE_INTEGER) };
+  // The [ledger] keys of one served ledger task (a model's or a function's).
+  const ledgerKeys = (t: Table, key: string, cfg: { ledgerTask?: string; pricePerRequest?: number }) => {
     if (t.ledger_task !== undefined) {
       const lt = str(t, 'ledger_task', key);
       if (!/^[0-9a-f]{64}$/.test(lt)) fail('ERR_NODE_CONFIG', `${key}.ledger_task must be the ledger task id (64 lowercase hex digits)`);
@@ -160,6 +167,18 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
       cfg.ledgerTask = lt;
       cfg.pricePerRequest = int(t, 'price_per_request', key, 0, 0, 2 ** 50 - 1);
     } else if (t.price_per_request !== undefined) fail('ERR_NODE_CONFIG', `${key}.price_per_request needs ${key}.ledger_task`);
+  };
+
+  const tasks = ((root.tasks ?? []) as unknown[]).map((v, i): TaskConfig => {
+    const key = `tasks[${i}]`;
+    const t = table(v, key);
+    known(t, key, ['name', 'model', 'url', 'path', 'price_per_1k_tokens', 'ledger_task', 'price_per_request']);
+    const name = str(t, 'name', key);
+    if (names.has(name)) fail('ERR_NODE_CONFIG', `${key}.name '${name}' is used twice`);
+    names.add(name);
+    const { digest, source } = content(t, key, 'model', "model's");
+    const cfg: TaskConfig = { name, digest, source, pricePer1kTokens: int(t, 'price_per_1k_tokens', key, 0, 0, Number.MAX_SAFE_INTEGER) };
+    ledgerKeys(t, key, cfg);
     return cfg;
   });
 
@@ -168,13 +187,19 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
   const functions = ((root.functions ?? []) as unknown[]).map((v, i): FunctionConfig => {
     const key = `functions[${i}]`;
     const t = table(v, key);
-    known(t, key, ['name', 'module', 'url', 'path', 'price_per_call', 'fuel']);
+    known(t, key, ['name', 'module', 'url', 'path', 'price_per_call', 'fuel', 'memory_mb', 'ledger_task', 'price_per_request']);
     const name = str(t, 'name', key);
     if (!/^[A-Za-z0-9._-]+$/.test(name)) fail('ERR_NODE_CONFIG', `${key}.name must be letters, digits, '.', '_' or '-'`);
     if (fnames.has(name)) fail('ERR_NODE_CONFIG', `${key}.name '${name}' is used twice`);
     fnames.add(name);
     const { digest, source } = content(t, key, 'module', "module's");
-    return { name, digest, source, pricePerCall: int(t, 'price_per_call', key, 0, 0, Number.MAX_SAFE_INTEGER), fuel: int(t, 'fuel', key, 1_000_000_000, 1, Number.MAX_SAFE_INTEGER) };
+    const cfg: FunctionConfig = {
+      name, digest, source, pricePerCall: int(t, 'price_per_call', key, 0, 0, Number.MAX_SAFE_INTEGER),
+      fuel: int(t, 'fuel', key, 1_000_000_000, 1, Number.MAX_SAFE_INTEGER),
+    };
+    if (t.memory_mb !== undefined) cfg.memoryMb = int(t, 'memory_mb', key, 64, 1, 4096);
+    ledgerKeys(t, key, cfg);
+    return cfg;
   });
 
   return {

@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { AtomaError, fail } from '../engine/errors.js';
 import { packageRoot } from '../engine/native.js';
 import type { Assignment } from './executor.js';
+import { isRefusalCode, RefusalError } from './refusal.js';
 
 /** A generation request as it crosses the thread boundary (seed as a decimal string). */
 export interface WireRequest {
@@ -52,7 +53,7 @@ type Msg =
   | { type: 'token'; id: string; token: number }
   | { type: 'done'; results: WireResult[] }
   | { type: 'opDone'; result: unknown }
-  | { type: 'error'; code: string; message: string; fatal?: boolean };
+  | { type: 'error'; code: string; message: string; fatal?: boolean; refusal?: boolean };
 
 function workerPath(): string {
   const sibling = fileURLToPath(new URL('./engine-worker.js', import.meta.url));
@@ -130,7 +131,8 @@ export class ModelEngine {
       p.resolve(m.type === 'done' ? m.results : m.result);
     } else if (m.type === 'error') {
       this.pending = null;
-      p.reject(new AtomaError(m.message, m.code));
+      // A refusal (the input fails the engine's validation) is a result the network agrees on (refusal.ts).
+      p.reject(m.refusal && isRefusalCode(m.code) ? new RefusalError(m.message, m.code) : new AtomaError(m.message, m.code));
     }
   }
 

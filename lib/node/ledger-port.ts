@@ -42,30 +42,55 @@ function genesisId(items: StreamItem[]): string {
   return blake3(canonical(items[0].event)).toString('hex');
 }
 
+/** Default interval of the stream's WebSocket pings (ms). */
+export const DEFAULT_PING_MS = 5000;
+
 /** Over `atoma ledger serve` (http://host:port). */
 export class ServicePort implements LedgerPort {
   readonly client: LedgerClient;
   private readonly wsBase: string;
+  private readonly pingMs: number;
 
-  constructor(url: string) {
+  /** `pingMs`: the stream pings this often and counts itself dead when a pong is a whole interval late. */
+  constructor(url: string, opts: { pingMs?: number } = {}) {
     this.client = new LedgerClient(url);
     this.wsBase = `ws://${new URL(url).host}`;
+    this.pingMs = opts.pingMs ?? DEFAULT_PING_MS;
   }
 
   submit(event: ClientEvent) {
     return this.client.submit(event);
   }
 
-  /** The service's WebSocket stream; a socket that closes (the service restarted) counts as broken too. */
+  /**
+   * The service's WebSocket stream; a socket that closes (the service restarted) counts as broken
+   * too. A socket that stays open but goes silent (a dead peer, a dropped NAT mapping, a stalled
+   * proxy) sends no close: the stream pings every `pingMs` and counts as broken when the pong of
+   * the previous ping has not come back by the next one (or the handshake takes longer than two
+   * intervals), so the caller resumes from its cursor on a fresh connection.
+   */
   stream(from: number, onItem: (item: StreamItem) => void, onError: (e: Error) => void): () => void {
-    const ws = new WebSocket(`${this.wsBase}/stream?from=${from}`, { maxPayload: 16 * 1024 * 1024 });
+    const ws = new WebSocket(`${this.wsBase}/stream?from=${from}`, { maxPayload: 16 * 1024 * 1024, handshakeTimeout: 2 * this.pingMs });
     let stopped = false;
     let failed = false;
+    let awaitingPong = false;
+    let pinger: NodeJS.Timeout | undefined;
     const broke = (e: Error) => {
       if (stopped || failed) return;
       failed = true;
+      clearInterval(pinger);
+      ws.terminate();
       onError(e);
     };
+    ws.on('open', () => {
+      pinger = setInterval(() => {
+        if (awaitingPong) return broke(new AtomaError(`the ledger stream is silent: no pong within ${this.pingMs} ms`, 'ERR_LEDGER'));
+        awaitingPong = true;
+        ws.ping();
+      }, this.pingMs);
+      pinger.unref();
+    });
+    ws.on('pong', () => { awaitingPong = false; });
     ws.on('message', (data) => {
       if (stopped || failed) return;
       let item: StreamItem;
@@ -80,6 +105,7 @@ export class ServicePort implements LedgerPort {
     ws.on('close', () => broke(new AtomaError('the ledger stream closed', 'ERR_IO')));
     return () => {
       stopped = true;
+      clearInterval(pinger);
       ws.terminate();
     };
   }
@@ -206,6 +232,6 @@ export class EmbeddedPort implements LedgerPort {
  * const port = openLedgerPort({ kind: 'service', url: 'http://127.0.0.1:7070' });   // or new ServicePort(url)
  * const { seq } = await port.head();
  */
-export function openLedgerPort(cfg: { kind: 'embedded'; path: string } | { kind: 'service'; url: string }): LedgerPort {
-  return cfg.kind === 'embedded' ? new EmbeddedPort(Ledger.open(cfg.path)) : new ServicePort(cfg.url);
+export function openLedgerPort(cfg: { kind: 'embedded'; path: string } | { kind: 'service'; url: string; pingMs?: number }): LedgerPort {
+  return cfg.kind === 'embedded' ? new EmbeddedPort(Ledger.open(cfg.path)) : new ServicePort(cfg.url, { pingMs: cfg.pingMs });
 }

@@ -17,7 +17,8 @@ import { Participant, type ParticipantHooks } from './participant.js';
 import { ContentCache } from './cache.js';
 import { loadConfig, type FunctionConfig, type NodeConfig, type TaskConfig } from './config.js';
 import { readFileSync } from 'node:fs';
-import { WasmFunction } from '../wasm/runner.js';
+import { DEFAULT_MEMORY_MB, WasmFunction } from '../wasm/runner.js';
+import { WasmTasks, type WasmModuleConfig } from './wasm-tasks.js';
 import { ModelEngine, type WireRequest, type WireResult } from './engine.js';
 import { startHttp, type HttpServer } from './http.js';
 import { JobStore, type JobRow } from './jobs.js';
@@ -58,8 +59,10 @@ export interface ParticipantSetup {
   /** node.db: the cursor and the assignments (assignments.ts). */
   dbPath: string;
   queue: JobQueue;
-  /** The ledger tasks served, with their model digests and prices. */
-  subscriptions: { task: string; digest: string; price: number }[];
+  /** The ledger tasks served, with their model (or, kind `wasm`, module) digests and prices. */
+  subscriptions: { task: string; digest: string; price: number; kind?: 'inference' | 'wasm' }[];
+  /** The node's WASM modules: run `wasm` task assignments (and a referee's re-executions of them). */
+  wasm?: WasmTasks;
   referee: boolean;
   faucet?: number;
   collateral?: number;
@@ -82,7 +85,9 @@ export async function startParticipant(s: ParticipantSetup): Promise<{ participa
   try {
     const participant = new Participant({
       port: s.ledger, node: s.key.publicKey, sign: (e) => signEvent(e, s.key), store, queue: s.queue,
-      tasks: new Map(s.subscriptions.map((t) => [t.task, t.digest])), referee: s.referee, log: s.log, hooks: s.hooks,
+      tasks: new Map(s.subscriptions.filter((t) => (t.kind ?? 'inference') === 'inference').map((t) => [t.task, t.digest])),
+      wasmTasks: new Map(s.subscriptions.filter((t) => t.kind === 'wasm').map((t) => [t.task, t.digest])), wasm: s.wasm,
+      referee: s.referee, log: s.log, hooks: s.hooks,
     });
     await participant.join({ faucet: s.faucet, collateral: s.collateral, subscriptions: s.subscriptions });
     await participant.start();
@@ -112,6 +117,7 @@ export class AtomaNode {
     private readonly engines: Map<string, ModelEngine>,
     readonly ledger: LedgerPort,
     readonly log: Logger,
+    private readonly wasm: WasmTasks,
   ) {
     this.metrics = new Metrics({ queueDepth: () => queue.depth, running: () => queue.active });
   }
@@ -133,6 +139,8 @@ export class AtomaNode {
     const tasks = new Map<string, Task>();
     const engines = new Map<string, ModelEngine>();
     const functions = new Map<string, NodeFunction>();
+    const modules = new Map<string, WasmModuleConfig>();
+    const compiled: [string, WasmFunction][] = [];
     const ledger = openLedgerPort(config.ledger);
     let jobs: JobStore | null = null;
     try {
@@ -145,10 +153,16 @@ export class AtomaNode {
       }
       for (const f of config.functions) {
         const path = await cache.fetch(f.digest, f.source);
-        const fn = await WasmFunction.load(readFileSync(path));
+        const bytes = readFileSync(path);
+        const memoryMb = f.memoryMb ?? DEFAULT_MEMORY_MB;
+        const fn = await WasmFunction.load(bytes, { memoryMb });
         // The cache verified the file; the runner hashes the bytes it compiled: both must agree.
         if (fn.moduleDigest !== f.digest) fail('ERR_DIGEST_MISMATCH', `${path}: module digest ${fn.moduleDigest}, expected ${f.digest}`);
         functions.set(f.name, { config: f, fn });
+        // Ledger assignments of this module run within the largest limits any entry for it allows.
+        const prior = modules.get(f.digest);
+        modules.set(f.digest, { bytes, maxFuel: Math.max(prior?.maxFuel ?? 0, f.fuel), maxMemoryMb: Math.max(prior?.maxMemoryMb ?? 0, memoryMb) });
+        compiled.push([f.digest, fn]);
         log('info', 'function verified', { function: f.name, digest: f.digest });
       }
       jobs = new JobStore(join(config.cacheDir, 'node.db'));
@@ -158,7 +172,9 @@ export class AtomaNode {
       throw e;
     }
     const queue = new JobQueue(engines, config.limits.queueLength, config.limits.maxBatch);
-    const node = new AtomaNode(config, key, tasks, functions, jobs, queue, engines, ledger, log);
+    const wasm = new WasmTasks(modules, config.limits.queueLength);
+    for (const [d, fn] of compiled) wasm.preload(d, fn);
+    const node = new AtomaNode(config, key, tasks, functions, jobs, queue, engines, ledger, log, wasm);
     try {
       await node.joinLedger();
     } catch (e) {
@@ -178,11 +194,14 @@ export class AtomaNode {
    */
   private async joinLedger(): Promise<void> {
     const p = this.config.participation;
-    const served = this.config.tasks.filter((t) => t.ledgerTask !== undefined);
+    const served = [
+      ...this.config.tasks.filter((t) => t.ledgerTask !== undefined).map((t) => ({ task: t.ledgerTask!, digest: t.digest, price: t.pricePerRequest ?? 0, kind: 'inference' as const })),
+      ...this.config.functions.filter((f) => f.ledgerTask !== undefined).map((f) => ({ task: f.ledgerTask!, digest: f.digest, price: f.pricePerRequest ?? 0, kind: 'wasm' as const })),
+    ];
     if (served.length === 0 && !p.referee) return;
     const { participant, store } = await startParticipant({
       ledger: this.ledger, key: this.key, dbPath: join(this.config.cacheDir, 'node.db'), queue: this.queue, referee: p.referee,
-      subscriptions: served.map((t) => ({ task: t.ledgerTask!, digest: t.digest, price: t.pricePerRequest ?? 0 })),
+      subscriptions: served, wasm: this.wasm,
       faucet: p.faucet, collateral: p.collateral, log: this.log,
     });
     this.assignments = store;

@@ -2,8 +2,11 @@
  * One node's side of the protocol (docs/protocol.md) over any ledger (ledger-port.ts). It follows
  * the event stream and, for the requests that sample it:
  *   sampled / replaced -> fetch the input the request names, check its BLAKE3, execute it on the
- *                         model's engine thread (through the node's bounded queue), store result
- *                         and salt, then commit BLAKE3(outputDigest || traceRoot || node || salt)
+ *                         model's engine thread (through the node's bounded queue) or, for a task
+ *                         of kind `wasm`, in the WASM sandbox (wasm-tasks.ts), store result and
+ *                         salt, then commit BLAKE3(outputDigest || traceRoot || node || salt).
+ *                         An input refused for a deterministic reason (refusal.ts) is committed
+ *                         as the canonical refusal result, like any other result.
  *   revealPhase        -> reveal (opens the commitment with the stored salt)
  *   bisectRound        -> answer with the two child roots of its own trace
  *   reexecute          -> (a referee node) re-execute the leaf or the whole request, report it
@@ -24,10 +27,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AtomaError } from '../engine/errors.js';
+import { merkleLeaf } from '../engine/hash.js';
 import { commitment } from '../protocol/commitment.js';
 import { Trace } from '../protocol/trace.js';
 import type { Effect, Event } from '../protocol/types.js';
 import { decodeAssignment } from './assignment-input.js';
+import { RefusalError, refusalResult, type RefusalCode } from './refusal.js';
+import { decodeWasmAssignment, type WasmAssignment } from './wasm-assignment.js';
+import type { WasmTasks } from './wasm-tasks.js';
 import type { AssignmentRow, AssignmentStore, RefereeJob } from './assignments.js';
 import type { EngineOp, OpResult, WireExecution } from './engine.js';
 import type { Assignment } from './executor.js';
@@ -58,8 +65,12 @@ export interface ParticipantOptions {
   sign: EventSigner;
   store: AssignmentStore;
   queue: JobQueue;
-  /** Ledger task id -> model digest (the engine that runs it): the tasks this node subscribed to. */
+  /** Ledger task id -> model digest (the engine that runs it): the inference tasks this node subscribed to. */
   tasks: ReadonlyMap<string, string>;
+  /** Ledger task id -> WASM module digest: the `wasm` tasks this node subscribed to. */
+  wasmTasks?: ReadonlyMap<string, string>;
+  /** The node's WASM modules (by digest): run the `wasm` tasks, and a referee's re-executions of them. */
+  wasm?: WasmTasks;
   /** Answer `reexecute` effects (the node key must be a referee in the ledger's genesis). */
   referee?: boolean;
   log: Logger;
@@ -83,6 +94,16 @@ const TRANSIENT = new Set(['ERR_IO', 'ERR_LEDGER', 'ECONNREFUSED', 'ECONNRESET']
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
+ * A referee's leaf answer for a one-leaf result (WASM, refusal): the leaf itself at index 0; past
+ * it the correct trace has no leaf, so the answer is a fixed hash no honest side commits to and
+ * both sides of such a dispute (each claiming a longer trace) lose.
+ */
+const NO_LEAF = merkleLeaf('atoma-no-leaf/v1\n').toString('hex');
+function onlyLeaf(r: WireExecution, index: number): string {
+  return index === 0 && r.leaves.length === 32 ? Buffer.from(r.leaves).toString('hex') : NO_LEAF;
+}
+
+/**
  * @example
  * const p = new Participant({ port, node: key.publicKey, sign, store, queue, tasks, log });
  * await p.join({ collateral: 1_000_000, subscriptions: [{ task, digest, price: 10 }] });
@@ -91,7 +112,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * await p.stop(30_000);
  */
 export class Participant {
-  private readonly o: Required<Omit<ParticipantOptions, 'referee' | 'hooks'>> & { referee: boolean; hooks?: ParticipantHooks };
+  private readonly o: Required<Omit<ParticipantOptions, 'referee' | 'hooks' | 'wasm' | 'wasmTasks'>> & { referee: boolean; hooks?: ParticipantHooks; wasm?: WasmTasks; wasmTasks: ReadonlyMap<string, string> };
   private stopStream: (() => void) | null = null;
   private readonly driving = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
@@ -111,7 +132,7 @@ export class Participant {
   private subChain: Promise<void> = Promise.resolve();
 
   constructor(opts: ParticipantOptions) {
-    this.o = { referee: false, retryMs: 100, maxBacklog: opts.queue.capacity, ...opts };
+    this.o = { referee: false, retryMs: 100, maxBacklog: opts.queue.capacity, ...opts, wasmTasks: opts.wasmTasks ?? new Map() };
   }
 
   get node(): string {
@@ -126,15 +147,17 @@ export class Participant {
    * Registers (once) and subscribes. A task whose model digest on the ledger differs from the
    * configured one is refused with ERR_DIGEST_MISMATCH before anything is submitted.
    */
-  async join(j: { faucet?: number; collateral?: number; subscriptions: { task: string; digest: string; price: number }[] }): Promise<void> {
+  async join(j: { faucet?: number; collateral?: number; subscriptions: { task: string; digest: string; price: number; kind?: 'inference' | 'wasm' }[] }): Promise<void> {
     const { port, log } = this.o;
     const me = this.o.node;
     this.o.store.bindLedger(await port.genesis());
     for (const s of j.subscriptions) {
       const t = await port.get('tasks', s.task);
       if (!t) throw new AtomaError(`the ledger has no task ${s.task}`, 'ERR_NOT_FOUND');
-      if (t.digest !== s.digest) throw new AtomaError(`ledger task ${s.task} runs model ${String(t.digest)}, the config says ${s.digest}`, 'ERR_DIGEST_MISMATCH');
-      if (t.kind !== 'inference') throw new AtomaError(`ledger task ${s.task} is a ${String(t.kind)} task, not inference`, 'ERR_NODE_CONFIG');
+      const kind = s.kind ?? 'inference';
+      const what = kind === 'wasm' ? 'module' : 'model';
+      if (t.digest !== s.digest) throw new AtomaError(`ledger task ${s.task} runs ${what} ${String(t.digest)}, the config says ${s.digest}`, 'ERR_DIGEST_MISMATCH');
+      if (t.kind !== kind) throw new AtomaError(`ledger task ${s.task} is a ${String(t.kind)} task, the config serves it as ${kind}`, 'ERR_NODE_CONFIG');
     }
     const { params } = await port.head();
     let rec = await port.get('nodes', me);
@@ -391,23 +414,75 @@ export class Participant {
     }
     if (!row.input) store.setInput(row.request, where.input);
     const model = this.o.tasks.get(where.task);
-    if (!model) return store.setState(row.request, 'failed', `not subscribed to task ${where.task}`);
-    let result: OpResult<{ op: 'execute'; assignment: never }>;
+    const module = this.o.wasmTasks.get(where.task);
+    if (!model && !module) return store.setState(row.request, 'failed', `not subscribed to task ${where.task}`);
+    let result: WireExecution & { refusal?: string };
     const t0 = performance.now();
     try {
-      const a = decodeAssignment(await this.o.port.getInput(where.input), where.input);
-      result = await this.onEngine(model, { op: 'execute', assignment: a }, row.deadline);
-      if (this.o.hooks?.result) result = await this.o.hooks.result(row.request, a, result);
+      const bytes = await this.fetchInput(where.input, row.deadline);
+      result = await this.compute(model ? { kind: 'inference', digest: model } : { kind: 'wasm', digest: module! }, bytes, where.input, row.deadline);
+      if (this.o.hooks?.result && model && !result.refusal) result = await this.o.hooks.result(row.request, decodeAssignment(bytes, where.input), result);
     } catch (e) {
       const ae = e as AtomaError;
-      // Shutting down: the row stays 'assigned' and the next start runs it.
+      // Shutting down, or the ledger unreachable past the deadline: the row stays 'assigned' and the next start runs it.
       if (ae.code === 'ERR_DISPOSED' || ae.code === 'ERR_IO' || e instanceof QueueFullError) throw e;
-      log('error', 'assignment refused', { request: row.request, code: ae.code, error: ae.message });
+      // Not a refusal (refusal.ts): a fault of this node's run (timeout, dead worker, limits), not committed.
+      log('error', 'assignment failed', { request: row.request, code: ae.code, error: ae.message });
       return store.setState(row.request, 'failed', `${ae.code}: ${ae.message}`);
     }
     // Result and salt are durable before the commitment leaves this process.
     store.executed(row.request, randomBytes(32).toString('hex'), result);
-    log('info', 'executed', { request: row.request, outputDigest: result.outputDigest, leaves: result.leaves.length / 32, ms: Math.round(performance.now() - t0) });
+    log('info', 'executed', { request: row.request, outputDigest: result.outputDigest, leaves: result.leaves.length / 32, ms: Math.round(performance.now() - t0), ...(result.refusal ? { refusal: result.refusal } : {}) });
+  }
+
+  /** The request's input bytes; the ledger being unreachable is waited out until the deadline. */
+  private async fetchInput(digest: string, deadline: number): Promise<Buffer> {
+    for (;;) {
+      try {
+        return await this.o.port.getInput(digest);
+      } catch (e) {
+        const code = (e as AtomaError).code ?? (e as { cause?: { code?: string } }).cause?.code ?? 'ERR_IO';
+        if (!TRANSIENT.has(code) || Date.now() > deadline || this.stopped) throw e;
+        await sleep(this.o.retryMs);
+      }
+    }
+  }
+
+  /**
+   * What this node commits to for an input: the engine's or the WASM sandbox's result, or the
+   * canonical refusal when the input is refused for a deterministic reason -- it does not decode
+   * as an assignment of the task's kind (ERR_EVENT), or the engine's validation or the guest run
+   * refuses it (RefusalError). Anything else is thrown: a fault of this run, never committed.
+   */
+  private async compute(t: { kind: 'inference' | 'wasm'; digest: string }, bytes: Buffer, inputDigest: string, deadline: number): Promise<WireExecution & { refusal?: string }> {
+    let decoded;
+    try {
+      decoded = t.kind === 'wasm' ? decodeWasmAssignment(bytes, inputDigest) : decodeAssignment(bytes, inputDigest);
+    } catch (e) {
+      if ((e as AtomaError).code === 'ERR_EVENT') return refusalResult('ERR_EVENT');
+      throw e;
+    }
+    try {
+      if (t.kind === 'wasm') return await this.onWasm(t.digest, decoded as WasmAssignment, deadline);
+      return await this.onEngine(t.digest, { op: 'execute', assignment: decoded as Assignment }, deadline);
+    } catch (e) {
+      if (e instanceof RefusalError) return refusalResult(e.code as RefusalCode);
+      throw e;
+    }
+  }
+
+  /** Runs a WASM assignment in the sandbox; a full set of running calls is waited out until the deadline. */
+  private async onWasm(module: string, a: WasmAssignment, deadline: number): Promise<WireExecution> {
+    const wasm = this.o.wasm;
+    if (!wasm?.has(module)) throw new AtomaError(`this node has no WASM module ${module}`, 'ERR_NOT_FOUND');
+    for (;;) {
+      try {
+        return await wasm.execute(module, a);
+      } catch (e) {
+        if (!(e instanceof QueueFullError) || Date.now() > deadline) throw e;
+        await sleep(this.o.retryMs);
+      }
+    }
   }
 
   private async commit(row: AssignmentRow): Promise<void> {
@@ -456,16 +531,27 @@ export class Participant {
       const rec = await port.get('requests', j.request);
       if (!rec || rec.closed) return store.removeRefereeJob(j.request);
       const task = await port.get('tasks', rec.task as string);
-      const a = decodeAssignment(await port.getInput(rec.input as string), rec.input as string);
-      const model = task!.digest as string;
+      if (!task) throw new AtomaError(`the ledger has no task ${String(rec.task)}`, 'ERR_NOT_FOUND');
+      const input = rec.input as string;
+      const bytes = await this.fetchInput(input, j.deadline);
+      const t = { kind: task.kind === 'wasm' ? 'wasm' as const : 'inference' as const, digest: task.digest as string };
       const base = { type: 'reexecuted' as const, request: j.request, referee: this.o.node };
       let e: ClientEvent;
-      if (j.mode === 'leaf') {
-        const r = await this.onEngine(model, { op: 'refereeLeaf', assignment: a, index: j.leafIndex }, j.deadline);
-        e = { ...base, leafHash: r.leafHash };
+      if (j.mode === 'leaf' && t.kind === 'inference') {
+        let leafHash: string;
+        try {
+          const r = await this.onEngine(t.digest, { op: 'refereeLeaf', assignment: decodeAssignment(bytes, input), index: j.leafIndex }, j.deadline);
+          leafHash = r.leafHash;
+        } catch (err) {
+          const code = err instanceof RefusalError ? err.code : (err as AtomaError).code === 'ERR_EVENT' ? 'ERR_EVENT' : null;
+          if (!code) throw err;
+          leafHash = onlyLeaf(refusalResult(code as RefusalCode), j.leafIndex);
+        }
+        e = { ...base, leafHash };
       } else {
-        const r = await this.onEngine(model, { op: 'execute', assignment: a }, j.deadline);
-        e = { ...base, outputDigest: r.outputDigest, traceRoot: r.traceRoot, traceLeaves: r.leaves.length / 32 };
+        // A WASM result (or a refusal) is one leaf: its re-execution is the whole run.
+        const r = await this.compute(t, bytes, input, j.deadline);
+        e = j.mode === 'leaf' ? { ...base, leafHash: onlyLeaf(r, j.leafIndex) } : { ...base, outputDigest: r.outputDigest, traceRoot: r.traceRoot, traceLeaves: r.leaves.length / 32 };
       }
       const res = await this.submitUntil(e, j.deadline);
       if (res instanceof AtomaError) log('warn', 're-execution refused', { request: j.request, code: res.code, error: res.message });
