@@ -11,7 +11,7 @@ import { loadModel } from '../lib/model/load.js';
 import { execute, forge, refereeLeaf, replay, type Assignment } from '../lib/node/executor.js';
 import { runDevnet } from '../lib/node/devnet.js';
 import { Trace } from '../lib/protocol/trace.js';
-import { cli, runCli } from './helpers.js';
+import { cli, runCli, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atoma-devnet-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,15 +43,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 40_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** `atoma devnet` with its temp dir under `tmp`, once every node process has opened its node.db. */
 async function startDevnetCli(tmp: string) {

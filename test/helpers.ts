@@ -35,3 +35,14 @@ export function runCli(args: string[], env: Record<string, string> = {}, input?:
   const r = spawnSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'buffer', timeout: 120_000 });
   return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
+
+/** Polls `fn` until it returns something truthy; throws naming `what` after `ms`. */
+export async function until<T>(what: string, fn: () => T | undefined | false, ms = 40_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -23,7 +23,7 @@ import { decodeWasmAssignment, encodeWasmAssignment, wasmAssignment } from '../l
 import { commitment } from '../lib/protocol/commitment.js';
 import { serveLedger, type LedgerService } from '../lib/protocol/ledger/service.js';
 import { generateSigner, signEvent, type Signer } from '../lib/protocol/signing.js';
-import { cli, ISAS, root } from './helpers.js';
+import { cli, ISAS, root, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atoma-node-wasm-'));
 const modelPath = join(dir, 'tiny.gguf');
@@ -112,15 +112,6 @@ function runCli(args: string[]): Promise<{ code: number | null; out: string; err
   });
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const effectsOf = (request: string) => svc.ledger.events(0, 100_000).flatMap((it) => it.effects).filter((x) => 'request' in x && x.request === request);
 

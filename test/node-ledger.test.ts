@@ -30,7 +30,7 @@ import { EmbeddedPort, ServicePort } from '../lib/node/ledger-port.js';
 import { submitRequest } from '../lib/node/requester.js';
 import { serveLedger, type LedgerService } from '../lib/protocol/ledger/service.js';
 import { generateSigner, signEvent, type Signer } from '../lib/protocol/signing.js';
-import { cli, ISAS, root } from './helpers.js';
+import { cli, ISAS, root, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atoma-node-ledger-'));
 const modelPath = join(dir, 'tiny.gguf');
@@ -72,15 +72,6 @@ async function startNode(i: number, cfgName = 'node.toml'): Promise<NodeProc> {
   return { child, stderr: () => err, exited };
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 40_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 beforeAll(async () => {
   initModel(modelPath, { seed: 1 });

@@ -13,8 +13,9 @@
  * node's run: a timeout, a dead worker, limits; an input refused for a deterministic reason is not
  * failed but executed, with the canonical refusal result of refusal.ts). Leaves are kept until the request closes: bisection rounds are answered from them.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { fail } from '../engine/errors.js';
+import { openNodeDatabase } from './node-db.js';
 
 export type AssignmentState = 'assigned' | 'executed' | 'committed' | 'revealed' | 'closed' | 'dropped' | 'failed';
 
@@ -54,14 +55,7 @@ export class AssignmentStore {
 
   /** Opens the tables in node.db (its own connection; WAL lets the job store share the file). */
   constructor(path: string) {
-    try {
-      this.db = new Database(path);
-    } catch (e) {
-      fail('ERR_IO', `cannot open the node database ${path}: ${(e as Error).message}`);
-    }
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openNodeDatabase(path);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS assignments (

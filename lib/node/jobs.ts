@@ -4,8 +4,9 @@
  * dies mid-request finds the unfinished rows on start and runs them again; generation is
  * deterministic, so the result is the one the first run would have given.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { fail } from '../engine/errors.js';
+import { openNodeDatabase } from './node-db.js';
 import type { WireRequest, WireResult } from './engine.js';
 
 export interface JobRow {
@@ -25,13 +26,7 @@ export class JobStore {
   private readonly stmts: Record<string, Database.Statement>;
 
   constructor(path: string) {
-    try {
-      this.db = new Database(path);
-    } catch (e) {
-      fail('ERR_IO', `cannot open the node database ${path}: ${(e as Error).message}`);
-    }
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db = openNodeDatabase(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS jobs (
       id TEXT PRIMARY KEY, task TEXT NOT NULL, kind TEXT NOT NULL, request TEXT NOT NULL, meta TEXT NOT NULL,
       status TEXT NOT NULL, result TEXT, error TEXT, created INTEGER NOT NULL, finished INTEGER)`);
