@@ -291,6 +291,9 @@ describe('atoma node on a ledger', () => {
       request = r.request;
       expect(r).toMatchObject({ outcome: 'settled', nodes: [me], outputDigest: (await direct(a)).outputDigest });
       await until('the payment', () => node.participant!.totals.paid === 5);
+      const metrics = await (await fetch(`${node.url}/metrics`)).text();
+      expect(metrics).toContain('atoma_ledger_amount_total{kind="paid"} 5');
+      expect(metrics).toContain('atoma_ledger_amount_total{kind="slashed"} 0');
       // The engine thread's ops are the executor's functions.
       const model = new LlamaModel((await loadModel(modelPath)).weights);
       const want = execute(model, a);

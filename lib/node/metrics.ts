@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics in the text exposition format (version 0.0.4): request counts by endpoint
- * and status, token counters, queue depth and a request latency histogram.
+ * and status, token counters, queue depth, a request latency histogram and, on a ledger, the
+ * amounts paid to, rewarded to and slashed from this node since it started.
  */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -17,7 +18,12 @@ export class Metrics {
   private latencySum = 0;
   private latencyCount = 0;
 
-  constructor(private readonly gauges: { queueDepth(): number; running(): number }) {}
+  constructor(private readonly gauges: {
+    queueDepth(): number;
+    running(): number;
+    /** The protocol side's running totals (participant.ts), when the node is on a ledger. */
+    ledger?(): { paid: number; rewarded: number; slashed: number } | null;
+  }) {}
 
   request(endpoint: string, status: number, seconds: number): void {
     const k = labels({ endpoint, status: String(status) });
@@ -46,6 +52,12 @@ export class Metrics {
     BUCKETS.forEach((b, i) => out.push(`atoma_request_duration_seconds_bucket{le="${b}"} ${this.bucketCounts[i]}`));
     out.push(`atoma_request_duration_seconds_bucket{le="+Inf"} ${this.latencyCount}`);
     out.push(`atoma_request_duration_seconds_sum ${this.latencySum}`, `atoma_request_duration_seconds_count ${this.latencyCount}`);
+    const ledger = this.gauges.ledger?.();
+    if (ledger) {
+      out.push('# HELP atoma_ledger_amount_total Ledger units paid, rewarded (from slashed losers) and slashed, since start.',
+        '# TYPE atoma_ledger_amount_total counter');
+      for (const kind of ['paid', 'rewarded', 'slashed'] as const) out.push(`atoma_ledger_amount_total{kind="${kind}"} ${ledger[kind]}`);
+    }
     return out.join('\n') + '\n';
   }
 }

@@ -119,7 +119,7 @@ export class AtomaNode {
     readonly log: Logger,
     private readonly wasm: WasmTasks,
   ) {
-    this.metrics = new Metrics({ queueDepth: () => queue.depth, running: () => queue.active });
+    this.metrics = new Metrics({ queueDepth: () => queue.depth, running: () => queue.active, ledger: () => this.participant?.totals ?? null });
   }
 
   /**
