@@ -72,6 +72,7 @@ async function atomaSide(file) {
   return {
     params: loaded.weights.names().reduce((a, n) => a + loaded.weights.get(n).shape.reduce((x, y) => x * y, 1), 0),
     kvBytes: 2 * c.blockCount * (promptLen + decodeLen) * c.headCountKv * c.headDim * 4,
+    packed: model.packedWeights,   // the decode-layout sidecar (docs/models.md), or null
     warm() { generate(model, [{ prompt: prompt.slice(0, 8), maxTokens: 4 }]); },
     run() {
       // maxTokens = decode + 1: the first token comes out of the prefill pass. Step times are
@@ -145,7 +146,7 @@ for (const format of values.formats.split(',')) {
     decodeMedianVsPeerFastestStep: as.decodeTps.median / (1000 / ls.stepMs.fastest),
   } : null;
   rows.push({ format, file, fileBytes: statSync(file).size, params: a.params, threads, promptLen, decodeLen, reps,
-    atoma: as, llamaCpp: ls ?? (lError ? { error: lError } : null), ratio, peakRssBytes: rss, kvCacheBytes: a.kvBytes });
+    packedWeights: a.packed, atoma: as, llamaCpp: ls ?? (lError ? { error: lError } : null), ratio, peakRssBytes: rss, kvCacheBytes: a.kvBytes });
 }
 console.log(JSON.stringify(rows, null, 1));
 const f1 = (x) => (x == null ? 'n/a' : x.toFixed(1));

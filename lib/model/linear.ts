@@ -8,8 +8,8 @@ import { fail } from '../engine/errors.js';
 import { native, type NativeAddon } from '../engine/native.js';
 import type { Weight, WeightFormat } from './types.js';
 
-/** The layouts the product kernels read: the stored formats, and q8_0 repacked for decode. */
-export type MatrixFormat = WeightFormat | 'q8_0x128';
+/** The layouts the product kernels read: the stored formats, and q8_0 / f32 repacked for decode. */
+export type MatrixFormat = WeightFormat | 'q8_0x128' | 'f32x16';
 
 /**
  * A matrix as the products take it: a stored Weight, or the decode layout of one (packForDecode).
@@ -28,6 +28,7 @@ type WeightAddon = NativeAddon & {
     n: number, gate: Float32Array, up: Float32Array, act: Float32Array): void;
   gemmWeightsMany(a: Float32Array, m: number, k: number, ...groups: (Uint8Array | MatrixFormat | Float32Array | number | null)[]): void;
   packQ8_0x128?(w: Uint8Array, n: number, k: number): Uint8Array;
+  packF32x16?(w: Uint8Array, n: number, k: number): Uint8Array;
 };
 const addon = native as WeightAddon;
 
@@ -35,9 +36,11 @@ const addon = native as WeightAddon;
 export const DECODE_MAX_ROWS = 8;
 
 /**
- * Whether products of at most DECODE_MAX_ROWS rows run faster on q8_0 repacked by packForDecode:
- * true on the CPU's AVX-512 path (its fused q8_0x128 kernel). Elsewhere the packed layout still
- * gives the same bytes, through a slower widen-then-gemm path, so callers keep the stored one.
+ * Whether q8_0 and f32 matrices are best read repacked (q8_0x128, f32x16: packForDecode, or a
+ * model's sidecar, packed-weights.ts): true on the CPU's AVX-512 path, whose fused kernels make
+ * decode (up to DECODE_MAX_ROWS rows) faster, while larger products (prefill) widen the panels
+ * as fast as the stored rows. Elsewhere the packed layouts still give the same bytes, through a
+ * slower path, so callers keep the stored ones.
  */
 export function decodeLayoutPreferred(): boolean {
   if (typeof addon.packQ8_0x128 !== 'function') return false;
@@ -48,7 +51,8 @@ export function decodeLayoutPreferred(): boolean {
 /**
  * A q8_0 matrix [N, K] repacked into the decode layout q8_0x128 (same scales and int8 values,
  * 128-row panels, each k's rows side by side; see native/cpu/gemm_weights.h), or null for any
- * other format. The copy is the weight's size again, in memory of its own.
+ * other format. The copy is the weight's size again, in memory of its own (LlamaModel keeps its
+ * packed matrices in a memory-mapped sidecar file instead: packed-weights.ts).
  *
  * @example
  * const wq = packForDecode(weights.get('blk.0.attn_q.weight')) ?? weights.get('blk.0.attn_q.weight');

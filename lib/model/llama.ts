@@ -16,7 +16,8 @@
 import { fail } from '../engine/errors.js';
 import { native } from '../engine/native.js';
 import { KvCache } from './kv-cache.js';
-import { DECODE_MAX_ROWS, decodeLayoutPreferred, linear, linearMany, packForDecode, swiglu, widenRows, widenVector, type MatrixWeight } from './linear.js';
+import { decodeLayoutPreferred, linear, linearMany, swiglu, widenRows, widenVector, type MatrixWeight } from './linear.js';
+import { packedMatrices, type PackSource } from './packed-weights.js';
 import { ropeFreqDivisors } from './rope-scaling.js';
 import type { LlamaConfig, ModelWeights, Weight } from './types.js';
 
@@ -48,6 +49,24 @@ interface Matrices {
   out: MatrixWeight;
 }
 
+export interface LlamaModelOptions {
+  /**
+   * Cache directory for the decode layout's sidecar file (default: ATOMA_CACHE_DIR or
+   * ~/.cache/atoma); null packs it into memory instead. Used only where decodeLayoutPreferred().
+   */
+  packedCacheDir?: string | null;
+}
+
+/** Where the decode layout of a model's q8_0 / f32 matrices lives (LlamaModel.packedWeights). */
+export interface PackedWeightsInfo {
+  /** The memory-mapped sidecar, or null when packed into memory. */
+  file: string | null;
+  /** Whether this model wrote the sidecar (false: reused one, or packed into memory). */
+  built: boolean;
+  /** Matrices in the decode layout. */
+  count: number;
+}
+
 const BIN_ADD = 0;
 
 /**
@@ -73,7 +92,8 @@ export class LlamaModel {
   readonly #out: Weight;
   readonly #outNorm: Float32Array;
   readonly #layers: LayerWeights[];
-  #decode: Matrices | null = null;   // q8_0 matrices repacked for decode, made on first use
+  #packed: (PackedWeightsInfo & { mats: Matrices }) | null = null;   // the decode layout, made once
+  readonly #packedCacheDir: string | null | undefined;
   /** Per-pair RoPE frequency divisors (scaling, rope_freqs.weight), or null: computed once. */
   readonly #ropeDiv: Float32Array | null;
   readonly #scratch = new Scratch();
@@ -85,7 +105,7 @@ export class LlamaModel {
    * const cache = model.newCache();
    * const [logits] = model.forward([{ cache, tokens: [1, 2, 3] }]);
    */
-  constructor(readonly weights: ModelWeights) {
+  constructor(readonly weights: ModelWeights, opts: LlamaModelOptions = {}) {
     const c = weights.config;
     if (c.architecture !== 'llama') fail('ERR_MODEL_UNSUPPORTED', `architecture '${String(c.architecture)}' is not supported`);
     if (c.headCount % c.headCountKv !== 0) fail('ERR_MODEL_SHAPE', 'attention heads must be a multiple of KV heads');
@@ -106,6 +126,16 @@ export class LlamaModel {
         gate: g('ffn_gate.weight'), up: g('ffn_up.weight'), down: g('ffn_down.weight'),
       });
     }
+    this.#packedCacheDir = opts.packedCacheDir;
+    // At load, not at the first pass: the sidecar is built (or checked) as part of loading.
+    if (decodeLayoutPreferred()) this.#pack();
+  }
+
+  /** Where the decode layout lives, or null while the model reads its stored layout only. */
+  get packedWeights(): PackedWeightsInfo | null {
+    if (!this.#packed || this.#packed.count === 0) return null;
+    const { file, built, count } = this.#packed;
+    return { file, built, count };
   }
 
   /** An empty cache for one request. */
@@ -144,7 +174,7 @@ export class LlamaModel {
     const scratch = own ? this.#scratch : new Scratch();
     this.#busy = true;
     try {
-      const mats = this.#matrices(T);
+      const mats = this.#matrices();
       for (let l = 0; l < this.#layers.length; l++) {
         // Layer outputs ping-pong between two buffers; onLayer sees rows valid only during the call.
         x = this.#layer(l, x, spans, scratch.get(l % 2 ? 'xb' : 'xa', T * D), scratch, mats);
@@ -186,24 +216,37 @@ export class LlamaModel {
     const D = this.config.embeddingLength;
     const h = new Float32Array(rows * D);
     native.rmsnorm(x, this.#outNorm, h, rows, D, this.config.rmsNormEps);
-    return linear(h, rows, this.#matrices(rows).out);
+    return linear(h, rows, this.#matrices().out);
   }
 
   /**
-   * The matrices for a pass of T rows. Up to DECODE_MAX_ROWS rows on a path with a fused kernel
-   * for it, q8_0 weights are read in their decode layout (packForDecode: the same values, so the
-   * same bytes, about twice the speed at decode); the copies cost their size in memory once.
+   * The matrices for a pass. On a path with fused kernels for them (decodeLayoutPreferred), q8_0
+   * and f32 matrices are read in their decode layouts for EVERY pass, prefill included (the same
+   * values, so the same bytes; faster decode), so their stored pages are never touched after
+   * load and only one copy is resident. Elsewhere the stored layout is read.
    */
-  #matrices(T: number): Matrices {
-    if (T > DECODE_MAX_ROWS || !decodeLayoutPreferred()) return { layers: this.#layers, out: this.#out };
-    if (!this.#decode) {
-      const pack = (w: MatrixWeight): MatrixWeight => (w.format === 'q8_0' ? packForDecode(w as Weight) ?? w : w);
-      this.#decode = {
-        layers: this.#layers.map((w) => ({ ...w, q: pack(w.q), k: pack(w.k), v: pack(w.v), o: pack(w.o), gate: pack(w.gate), up: pack(w.up), down: pack(w.down) })),
-        out: pack(this.#out),
-      };
-    }
-    return this.#decode;
+  #matrices(): Matrices {
+    if (!decodeLayoutPreferred()) return { layers: this.#layers, out: this.#out };
+    return this.#pack().mats;
+  }
+
+  /** The decode layout: mapped from the model's sidecar (packed-weights.ts), or packed in memory. */
+  #pack(): PackedWeightsInfo & { mats: Matrices } {
+    if (this.#packed) return this.#packed;
+    const all: MatrixWeight[] = [this.#out];
+    for (const w of this.#layers) all.push(w.q, w.k, w.v, w.o, w.gate, w.up, w.down);
+    const stored = all.filter((w): w is Weight => w.format === 'q8_0' || w.format === 'f32');
+    const source = (this.weights as { source?: PackSource | null }).source ?? null;
+    const p = packedMatrices(stored, source, { cacheDir: this.#packedCacheDir });
+    const pick = (w: MatrixWeight): MatrixWeight => p.matrices.get(w.name) ?? w;
+    this.#packed = {
+      file: p.file, built: p.built, count: p.matrices.size,
+      mats: {
+        layers: this.#layers.map((w) => ({ ...w, q: pick(w.q), k: pick(w.k), v: pick(w.v), o: pick(w.o), gate: pick(w.gate), up: pick(w.up), down: pick(w.down) })),
+        out: pick(this.#out),
+      },
+    };
+    return this.#packed;
   }
 
   /**
@@ -215,7 +258,7 @@ export class LlamaModel {
     const own = !this.#busy;
     this.#busy = true;
     try {
-      return this.#layer(l, x, spans, out, own ? this.#scratch : new Scratch(), this.#matrices(x.length / this.config.embeddingLength));
+      return this.#layer(l, x, spans, out, own ? this.#scratch : new Scratch(), this.#matrices());
     } finally {
       if (own) this.#busy = false;
     }

@@ -52,6 +52,7 @@ async function loadGguf(path: string): Promise<LoadedModel> {
   const weights = ggufWeights(file, path);
   const tokenizer = ggufTokenizer(file, path);
   const digest = (await hashFile(path)).toString('hex');
+  weights.source = { digest, path };
   return { weights, tokenizer, digest, path };
 }
 

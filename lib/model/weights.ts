@@ -5,6 +5,7 @@
  */
 import { fail } from '../engine/errors.js';
 import { checkRopeScaling } from './rope-scaling.js';
+import type { PackSource } from './packed-weights.js';
 import type { LlamaConfig, ModelWeights, Weight } from './types.js';
 
 /** The shape every named tensor must have under `config` (null: optional and absent is fine). */
@@ -52,6 +53,9 @@ export function validateConfig(c: LlamaConfig, what: string): void {
 
 /** ModelWeights over a map of weights whose bytes stay in the file mapping. */
 export class NamedWeights implements ModelWeights {
+  /** The model's identity and file, set by loadModel: lets LlamaModel keep the decode layout in a
+   *  sidecar named by the digest (packed-weights.ts). null: weights without a file identity. */
+  source: PackSource | null = null;
   constructor(readonly config: LlamaConfig, private readonly map: Map<string, Weight>, private readonly what: string) {}
   get(name: string): Weight {
     const w = this.map.get(name);

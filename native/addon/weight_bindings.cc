@@ -20,7 +20,7 @@ namespace atoma::addon {
 namespace {
 
 // gemmWeights(A, W, format, C, M, N, K, bias | null, async): C[M, N] = A[M, K] x W^T (+ bias),
-// W the stored bytes of an [N, K] weight in `format` ("f32" | "f16" | "bf16" | "q8_0" | "q8_0x128").
+// W the stored bytes of an [N, K] weight in `format` ("f32" | "f16" | "bf16" | "q8_0" | "q8_0x128" | "f32x16").
 Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -160,13 +160,18 @@ Napi::Value GemmWeightsSwiglu(const Napi::CallbackInfo& info) {
 
 // packQ8_0x128(W, N, K) -> Uint8Array: the q8_0 weight [N, K] repacked for decode (gemm_weights.h,
 // pack_q8_0x128), in an allocation of its own (cache-line aligned) that the buffer frees.
-Napi::Value PackQ8_0x128(const Napi::CallbackInfo& info) {
+// packQ8_0x128(W, N, K, out) -> number: packed into the first bytes of `out` (at least the packed
+// size; must not overlap W); returns the packed size. packF32x16 is the same for f32 weights
+// (pack_f32x16).
+template <WeightFormat From, WeightFormat To>
+Napi::Value PackForDecode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
+    const char* what = To == WeightFormat::Q8_0x128 ? "packQ8_0x128" : "packF32x16";
     const int64_t N = arg_size(info, 1, "N"), K = arg_size(info, 2, "K");
     int64_t row_bytes = 0;
     try {
-      row_bytes = weight_row_bytes(WeightFormat::Q8_0, K);
+      row_bytes = weight_row_bytes(From, K);
     } catch (const Error& e) {
       throw_error(env, e.code.c_str(), e.what());
     }
@@ -174,14 +179,32 @@ Napi::Value PackQ8_0x128(const Napi::CallbackInfo& info) {
     const int64_t need = checked_mul(env, N, row_bytes, "W");
     if (W.length != need)
       throw_error(env, "ERR_WEIGHT_BYTES", "W: " + std::to_string(N) + " rows of " + std::to_string(K) +
-                                               " q8_0 weights are " + std::to_string(need) + " bytes, got " +
-                                               std::to_string(W.length));
-    const int64_t out_bytes = checked_mul(env, weight_stored_rows(WeightFormat::Q8_0x128, N), row_bytes, "packed W");
+                                               (From == WeightFormat::Q8_0 ? " q8_0" : " f32") + " weights are " +
+                                               std::to_string(need) + " bytes, got " + std::to_string(W.length));
+    const int64_t out_bytes = checked_mul(env, weight_stored_rows(To, N), row_bytes, "packed W");
+    auto pack = [&](void* out) {
+      if (To == WeightFormat::Q8_0x128) pack_q8_0x128(W.data, W.length, N, K, out, out_bytes);
+      else pack_f32x16(W.data, W.length, N, K, out, out_bytes);
+    };
+    if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) {
+      // Into the caller's buffer: a sidecar writer packs matrix after matrix through one buffer
+      // instead of leaving a garbage allocation the size of each matrix behind.
+      auto out = arg_bytes(info, 3, "out");
+      if (out.length < out_bytes)
+        throw_error(env, "ERR_WEIGHT_BYTES", "out: the packed weight needs " + std::to_string(out_bytes) + " bytes, got " +
+                                                 std::to_string(out.length));
+      try {
+        pack(out.data);
+      } catch (const Error& e) {
+        throw_error(env, e.code.c_str(), e.what());
+      }
+      return Napi::Number::New(env, static_cast<double>(out_bytes));
+    }
     if (out_bytes == 0) return Napi::Uint8Array::New(env, 0);
     void* p = std::aligned_alloc(64, (static_cast<size_t>(out_bytes) + 63) / 64 * 64);
-    if (!p) throw_error(env, "ERR_OUT_OF_MEMORY", "packQ8_0x128: cannot allocate " + std::to_string(out_bytes) + " bytes");
+    if (!p) throw_error(env, "ERR_OUT_OF_MEMORY", std::string(what) + ": cannot allocate " + std::to_string(out_bytes) + " bytes");
     try {
-      pack_q8_0x128(W.data, W.length, N, K, p, out_bytes);
+      pack(p);
     } catch (const Error& e) {
       std::free(p);
       throw_error(env, e.code.c_str(), e.what());
@@ -194,7 +217,8 @@ Napi::Value PackQ8_0x128(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_weights(Napi::Env env, Napi::Object exports) {
-  exports.Set("packQ8_0x128", Napi::Function::New(env, PackQ8_0x128));
+  exports.Set("packQ8_0x128", Napi::Function::New(env, PackForDecode<WeightFormat::Q8_0, WeightFormat::Q8_0x128>));
+  exports.Set("packF32x16", Napi::Function::New(env, PackForDecode<WeightFormat::F32, WeightFormat::F32x16>));
   exports.Set("gemmWeights", Napi::Function::New(env, GemmWeights));
   exports.Set("gemmWeightsMany", Napi::Function::New(env, GemmWeightsMany));
   exports.Set("gemmWeightsSwiglu", Napi::Function::New(env, GemmWeightsSwiglu));

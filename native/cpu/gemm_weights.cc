@@ -7,7 +7,9 @@
 //    streamed from memory once -- 34 bytes per 32 weights for q8_0 instead of 128;
 //  - larger M: panels of W rows are widened once (in parallel) and fed to atoma::gemm, whose
 //    packing and micro-kernels then see ordinary f32 rows; widening is O(N K), the product
-//    O(M N K), so it costs little.
+//    O(M N K), so it costs little. q8_0x128 panels are widened k-major ([K, n]: each k's rows
+//    are side by side in the panel) and given to the gemm as B [K, N], which it packs as fast;
+//    f32x16 panels need no widening, and on AVX-512 tiles read them in place.
 // Tiling never changes a byte: every output element is one canonical chunked dot product.
 #include "gemm_weights.h"
 
@@ -89,10 +91,24 @@ void conv_q8_0(const uint8_t* src, int64_t rb, int64_t rows, int64_t k0, int64_t
   }
 }
 
+void unpack_q8_0x128_kn(const uint8_t* P, int64_t b0, int64_t b1, float* dst, int64_t ldd) {
+  constexpr int64_t R = kQ8PanelRows;
+  for (int64_t b = b0; b < b1; ++b) {
+    const uint8_t* blk = P + b * R * kQ8BlockBytes;
+    const uint8_t* q = blk + 2 * R;
+    float d[R];
+    for (int64_t r = 0; r < R; ++r) d[r] = half_to_float(load_u16(blk + 2 * r));
+    for (int64_t k = 0; k < kQ8Block; ++k) {
+      float* o = dst + (b * kQ8Block + k) * ldd;
+      for (int64_t r = 0; r < R; ++r) o[r] = d[r] * static_cast<float>(static_cast<int8_t>(q[k * R + r]));
+    }
+  }
+}
+
 }  // namespace
 
 const Converters& portable_converters() {
-  static const Converters c{conv_f32, conv_f16, conv_bf16, conv_q8_0};
+  static const Converters c{conv_f32, conv_f16, conv_bf16, conv_q8_0, unpack_q8_0x128_kn};
   return c;
 }
 
@@ -115,7 +131,8 @@ ConvertRows converter(WeightFormat f, Isa isa) {
     case WeightFormat::F16: return c->f16;
     case WeightFormat::Bf16: return c->bf16;
     case WeightFormat::Q8_0: return c->q8_0;
-    case WeightFormat::Q8_0x128: return nullptr;   // panels, not rows: see unpack_panel
+    case WeightFormat::Q8_0x128:
+    case WeightFormat::F32x16: return nullptr;   // panels, not rows: see unpack_panel
   }
   return c->f32;
 }
@@ -162,7 +179,8 @@ constexpr int64_t kBlockedPanelRows = 256;
 
 int64_t weight_row_bytes(WeightFormat format, int64_t K) {
   switch (format) {
-    case WeightFormat::F32: return K * 4;
+    case WeightFormat::F32:
+    case WeightFormat::F32x16: return K * 4;
     case WeightFormat::F16:
     case WeightFormat::Bf16: return K * 2;
     case WeightFormat::Q8_0:
@@ -175,8 +193,10 @@ int64_t weight_row_bytes(WeightFormat format, int64_t K) {
 }
 
 int64_t weight_stored_rows(WeightFormat format, int64_t N) {
-  if (format != WeightFormat::Q8_0x128 || N <= 0) return N;
-  return (N + kQ8PanelRows - 1) / kQ8PanelRows * kQ8PanelRows;
+  if (N <= 0) return N;
+  if (format == WeightFormat::Q8_0x128) return (N + kQ8PanelRows - 1) / kQ8PanelRows * kQ8PanelRows;
+  if (format == WeightFormat::F32x16) return (N + kF32PanelRows - 1) / kF32PanelRows * kF32PanelRows;
+  return N;
 }
 
 WeightFormat parse_weight_format(const char* name) {
@@ -186,7 +206,8 @@ WeightFormat parse_weight_format(const char* name) {
   if (s == "bf16") return WeightFormat::Bf16;
   if (s == "q8_0") return WeightFormat::Q8_0;
   if (s == "q8_0x128") return WeightFormat::Q8_0x128;
-  throw Error("ERR_WEIGHT_FORMAT", "unknown weight format '" + s + "' (expected f32, f16, bf16, q8_0 or q8_0x128)");
+  if (s == "f32x16") return WeightFormat::F32x16;
+  throw Error("ERR_WEIGHT_FORMAT", "unknown weight format '" + s + "' (expected f32, f16, bf16, q8_0, q8_0x128 or f32x16)");
 }
 
 namespace {
@@ -208,10 +229,28 @@ void unpack_panel(const uint8_t* P, int64_t K, int64_t r0, int64_t rows, float* 
   }
 }
 
+// Columns [j, j + n) of an f32x16 matrix, k in [k0, k1), copied to dst[k * ldd + (c - j)]:
+// 16-row panels hold each k's 16 rows side by side, so this is 64-byte moves.
+void unpack_f32x16_kn(const uint8_t* W, int64_t K, int64_t j, int64_t n, int64_t k0, int64_t k1,
+                      float* dst, int64_t ldd) {
+  const int64_t panels = (n + kF32PanelRows - 1) / kF32PanelRows;
+  for (int64_t k = k0; k < k1; ++k)
+    for (int64_t p = 0; p < panels; ++p)
+      std::memcpy(dst + k * ldd + p * kF32PanelRows, W + ((j / kF32PanelRows + p) * kF32PanelRows * K + k * kF32PanelRows) * 4,
+                  kF32PanelRows * 4);
+}
+
 }  // namespace
 
 void dequantize_weights(WeightFormat format, const void* W, int64_t rows, int64_t K, float* out) {
   const int64_t rb = weight_row_bytes(format, K);
+  if (format == WeightFormat::F32x16) {
+    const uint8_t* w = static_cast<const uint8_t*>(W);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < K; ++k)
+        std::memcpy(out + r * K + k, w + ((r / kF32PanelRows) * kF32PanelRows * K + k * kF32PanelRows + r % kF32PanelRows) * 4, 4);
+    return;
+  }
   if (format == WeightFormat::Q8_0x128) {
     const uint8_t* w = static_cast<const uint8_t*>(W);
     for (int64_t j = 0; j < rows; j += kQ8PanelRows)
@@ -254,6 +293,34 @@ void pack_q8_0x128(const void* W, int64_t W_bytes, int64_t N, int64_t K, void* o
   });
 }
 
+void pack_f32x16(const void* W, int64_t W_bytes, int64_t N, int64_t K, void* out, int64_t out_bytes) {
+  if (N < 0 || K < 0) throw Error("ERR_SHAPE", "pack_f32x16: N and K must be >= 0, got " + num(N) + ", " + num(K));
+  if (W_bytes != N * K * 4)
+    throw Error("ERR_WEIGHT_BYTES", "pack_f32x16: " + num(N) + " rows of " + num(K) + " f32 weights are " + num(N * K * 4) +
+                                        " bytes, got " + num(W_bytes));
+  const int64_t need = weight_stored_rows(WeightFormat::F32x16, N) * K * 4;
+  if (out_bytes != need)
+    throw Error("ERR_WEIGHT_BYTES", "pack_f32x16: the packed weight needs " + num(need) + " bytes, got " + num(out_bytes));
+  if (need == 0) return;
+  if (!W || !out) throw Error("ERR_ARGUMENT", "pack_f32x16: W or out is null");
+  if (overlaps(W, W_bytes, out, out_bytes)) throw Error("ERR_ALIAS", "pack_f32x16: out overlaps W");
+  const uint8_t* w = static_cast<const uint8_t*>(W);
+  uint8_t* o = static_cast<uint8_t*>(out);
+  const int64_t panels = (N + kF32PanelRows - 1) / kF32PanelRows;
+  // Panels are independent byte moves: any split gives the same bytes.
+  parallel_for(static_cast<size_t>(panels), [&](size_t task) {
+    const int64_t p = static_cast<int64_t>(task);
+    uint8_t* dst = o + p * kF32PanelRows * K * 4;
+    for (int64_t r = 0; r < kF32PanelRows; ++r) {
+      const int64_t j = p * kF32PanelRows + r;
+      for (int64_t k = 0; k < K; ++k) {
+        if (j < N) std::memcpy(dst + (k * kF32PanelRows + r) * 4, w + (j * K + k) * 4, 4);
+        else std::memset(dst + (k * kF32PanelRows + r) * 4, 0, 4);
+      }
+    }
+  });
+}
+
 namespace {
 
 // Every argument rule of one product; returns the stored row size. Nothing is written.
@@ -290,11 +357,12 @@ wq_detail::FusedGemv fused_kernel(Isa isa, WeightFormat format, int64_t M, int64
                                   : format == WeightFormat::Bf16     ? fg.bf16
                                   : format == WeightFormat::Q8_0     ? fg.q8_0
                                   : format == WeightFormat::Q8_0x128 ? fg.q8_0x128
+                                  : format == WeightFormat::F32x16   ? fg.f32x16
                                                                      : nullptr;
   // The AVX-512 q8_0 kernel gathers the scales of up to 32 rows through 32-bit offsets.
   if (!fn || M < 1 || M > fg.max_m || rb > INT32_MAX / 32) return nullptr;
-  // A q8_0x128 kernel call starts on a panel edge.
-  *group = format == WeightFormat::Q8_0x128 ? kQ8PanelRows : fg.group;
+  // A q8_0x128 or f32x16 kernel call starts on a panel edge.
+  *group = format == WeightFormat::Q8_0x128 ? kQ8PanelRows : format == WeightFormat::F32x16 ? kF32PanelRows : fg.group;
   return fn;
 }
 #endif
@@ -334,20 +402,63 @@ void gemm_weights(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
     return;
   }
 #endif
-  if (format == WeightFormat::Q8_0x128) {
-    // No fused kernel here (another ISA, or M past the decode range): widen panels (in
-    // parallel, exact) and run the f32 gemm on them, as for the row formats.
-    const int64_t pb = panel_bytes(K);
-    float* buf = t_panel.get(static_cast<size_t>(kQ8PanelRows * K));
-    for (int64_t j = 0; j < N; j += kQ8PanelRows) {
-      const int64_t n = std::min(kQ8PanelRows, N - j);
-      const int64_t parts = std::min<int64_t>(static_cast<int64_t>(thread_count()), (n + 15) / 16);
+#if defined(__x86_64__) || defined(_M_X64)
+  if (format == WeightFormat::F32x16 && isa == Isa::Avx512) {
+    // Prefill: the panels are read in place by 6 x 32 tiles, columns split over the threads.
+    const int64_t g = 2 * kF32PanelRows;
+    const int64_t T = M * N * K < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
+    const int64_t parts = std::max<int64_t>(1, std::min(T, (N + g - 1) / g));
+    parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+      const int64_t j0 = split_point(N, g, parts, static_cast<int64_t>(t));
+      const int64_t j1 = split_point(N, g, parts, static_cast<int64_t>(t) + 1);
+      if (j1 > j0) wq_detail::avx512_gemm_f32x16(M, j0, j1, K, A, lda, w, C, ldc, bias);
+    });
+    return;
+  }
+#endif
+  if (format == WeightFormat::F32x16) {
+    // No fused kernel here (another ISA, or prefill): kBlockedPanelRows columns at a time are
+    // copied to [K, n] (64-byte moves, in parallel over k) and given to the f32 gemm as B [K, n].
+    const int64_t ldb = std::min(kBlockedPanelRows, (N + kF32PanelRows - 1) / kF32PanelRows * kF32PanelRows);
+    float* buf = t_panel.get(static_cast<size_t>(ldb * K));
+    for (int64_t j = 0; j < N; j += ldb) {
+      const int64_t n = std::min(ldb, N - j);
+      const int64_t parts = std::min<int64_t>(static_cast<int64_t>(thread_count()), (K + 63) / 64);
       parallel_for(static_cast<size_t>(parts), [&](size_t t) {
-        const int64_t r0 = split_point(n, 16, parts, static_cast<int64_t>(t));
-        const int64_t r1 = split_point(n, 16, parts, static_cast<int64_t>(t) + 1);
-        if (r1 > r0) unpack_panel(w + j / kQ8PanelRows * pb, K, r0, r1 - r0, buf + r0 * K, K);
+        const int64_t k0 = K * static_cast<int64_t>(t) / parts, k1 = K * (static_cast<int64_t>(t) + 1) / parts;
+        unpack_f32x16_kn(w, K, j, n, k0, k1, buf, ldb);
       });
-      gemm(M, n, K, A, lda, buf, K, true, C + j, ldc, bias ? bias + j : nullptr);
+      gemm(M, n, K, A, lda, buf, ldb, false, C + j, ldc, bias ? bias + j : nullptr);
+    }
+    return;
+  }
+  if (format == WeightFormat::Q8_0x128) {
+    // No fused kernel here (another ISA, or M past the decode range, i.e. prefill): widen
+    // kBlockedPanelRows columns at a time (in parallel over K's blocks, exact) in [K, n] order --
+    // the packed panels hold each k's rows side by side, so this is a straight vector stream --
+    // and hand them to the f32 gemm as B [K, n]; its bytes do not depend on B's layout.
+    const wq_detail::UnpackPanelKn unpack =
+#if defined(__x86_64__) || defined(_M_X64)
+        isa == Isa::Avx512 ? wq_detail::avx512_converters().q8_0x128_kn :
+#endif
+                           wq_detail::portable_converters().q8_0x128_kn;
+    const int64_t pb = panel_bytes(K), nb = K / kQ8Block;
+    constexpr int64_t kPanels = kBlockedPanelRows / kQ8PanelRows;
+    const int64_t ldb = std::min(kPanels, (N + kQ8PanelRows - 1) / kQ8PanelRows) * kQ8PanelRows;
+    float* buf = t_panel.get(static_cast<size_t>(ldb * K));
+    for (int64_t j = 0; j < N; j += ldb) {
+      const int64_t n = std::min(ldb, N - j);
+      const int64_t panels = (n + kQ8PanelRows - 1) / kQ8PanelRows;
+      const int64_t units = panels * nb;
+      const int64_t parts = std::min<int64_t>(static_cast<int64_t>(thread_count()), units);
+      parallel_for(static_cast<size_t>(parts), [&](size_t t) {
+        const int64_t u0 = units * static_cast<int64_t>(t) / parts, u1 = units * (static_cast<int64_t>(t) + 1) / parts;
+        for (int64_t p = u0 / nb; p < panels && p * nb < u1; ++p) {
+          const int64_t b0 = std::max(u0 - p * nb, int64_t{0}), b1 = std::min(u1 - p * nb, nb);
+          if (b1 > b0) unpack(w + (j / kQ8PanelRows + p) * pb, b0, b1, buf + p * kQ8PanelRows, ldb);
+        }
+      });
+      gemm(M, n, K, A, lda, buf, ldb, false, C + j, ldc, bias ? bias + j : nullptr);
     }
     return;
   }

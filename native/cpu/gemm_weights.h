@@ -11,21 +11,24 @@ namespace atoma {
 
 // Q8_0x128 is q8_0 repacked for decode (pack_q8_0x128 below): the same scales and int8 values,
 // so the same canonical weight values, laid out so that the decode kernel reads them in order.
-enum class WeightFormat : int { F32 = 0, F16 = 1, Bf16 = 2, Q8_0 = 3, Q8_0x128 = 4 };
+// F32x16 is f32 repacked for decode the same way (pack_f32x16): the same floats, regrouped.
+enum class WeightFormat : int { F32 = 0, F16 = 1, Bf16 = 2, Q8_0 = 3, Q8_0x128 = 4, F32x16 = 5 };
 
 constexpr int64_t kQ8Block = 32;        // weights per q8_0 block
 constexpr int64_t kQ8BlockBytes = 34;   // f16 scale d, then 32 int8 q
 constexpr int64_t kQ8PanelRows = 128;   // rows per panel of the q8_0x128 layout
+constexpr int64_t kF32PanelRows = 16;    // rows per panel of the f32x16 layout
 
 // Bytes of one stored row of K weights. Throws ERR_SHAPE when q8_0 and K % 32 != 0. For
-// q8_0x128 it is the row's share of its panel (34 bytes per 32 weights, as q8_0).
+// q8_0x128 and f32x16 it is the row's share of its panel (34 bytes per 32 weights, 4 per weight).
 int64_t weight_row_bytes(WeightFormat format, int64_t K);
 
-// Rows a stored [N, K] weight occupies: N, or N rounded up to whole 128-row panels for q8_0x128.
+// Rows a stored [N, K] weight occupies: N, or N rounded up to whole panels (128 rows for
+// q8_0x128, 16 for f32x16).
 // Its byte size is weight_stored_rows(format, N) * weight_row_bytes(format, K).
 int64_t weight_stored_rows(WeightFormat format, int64_t N);
 
-// Parses "f32" | "f16" | "bf16" | "q8_0" | "q8_0x128"; throws ERR_WEIGHT_FORMAT otherwise.
+// Parses "f32" | "f16" | "bf16" | "q8_0" | "q8_0x128" | "f32x16"; throws ERR_WEIGHT_FORMAT otherwise.
 WeightFormat parse_weight_format(const char* name);
 
 // Repacks a GGUF q8_0 weight [N, K] (W_bytes = N * weight_row_bytes(Q8_0, K)) into the q8_0x128
@@ -37,6 +40,14 @@ WeightFormat parse_weight_format(const char* name);
 // every block in registers, this layout gives it each k's 16 rows as one 16-byte load, and a
 // whole panel is one sequential stream.
 void pack_q8_0x128(const void* W, int64_t W_bytes, int64_t N, int64_t K, void* out, int64_t out_bytes);
+
+// Repacks an f32 weight [N, K] (W_bytes = N * K * 4, any alignment) into the f32x16 layout,
+// out_bytes = weight_stored_rows(F32x16, N) * K * 4: panels of 16 rows (the last padded with
+// zero rows), inside a panel for k = 0..K-1 the 16 rows' weight k (64 bytes, one cache line).
+// Why: the f32 decode GEMV loads 16 rows x 16 k and transposes them in registers, one stream per
+// row; in this layout each k's 16 outputs are one aligned load and the matrix is one sequential
+// stream, which the hardware prefetchers follow at full bandwidth.
+void pack_f32x16(const void* W, int64_t W_bytes, int64_t N, int64_t K, void* out, int64_t out_bytes);
 
 // The canonical widening: out[r * K + k] = f32 value of weight (r, k), rows [0, rows).
 void dequantize_weights(WeightFormat format, const void* W, int64_t rows, int64_t K, float* out);

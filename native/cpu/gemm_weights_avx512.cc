@@ -66,6 +66,24 @@ void conv_q8_0(const uint8_t* src, int64_t rb, int64_t rows, int64_t k0, int64_t
   }
 }
 
+void unpack_q8_0x128_kn(const uint8_t* P, int64_t b0, int64_t b1, float* dst, int64_t ldd) {
+  constexpr int64_t R = kQ8PanelRows;
+  for (int64_t b = b0; b < b1; ++b) {
+    const uint8_t* blk = P + b * R * kQ8BlockBytes;
+    const uint8_t* q = blk + 2 * R;
+    __m512 d[R / 16];
+    for (int64_t g = 0; g < R / 16; ++g)
+      d[g] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * g)));
+    for (int64_t k = 0; k < kQ8Block; ++k) {
+      float* o = dst + (b * kQ8Block + k) * ldd;
+      for (int64_t g = 0; g < R / 16; ++g) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + k * R + 16 * g));
+        _mm512_storeu_ps(o + 16 * g, _mm512_mul_ps(d[g], _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v))));
+      }
+    }
+  }
+}
+
 
 // ---- Fused decode GEMV: the stored rows are widened in registers, never written out. ----
 // Lanes are outputs: 16 rows of W are loaded 16 k at a time, widened, and transposed in
@@ -366,16 +384,123 @@ void fused_gemv_q8_0x128(int64_t M, int64_t j0, int64_t j1, int64_t K, const flo
   }
 }
 
+// ---- f32x16: each k's 16 outputs are one 64-byte load; the matrix is one sequential stream. ----
+// Lane r of p[m] takes fma(A[m][k], w(j + r, k), p[m]) for k ascending in each 256-chunk, then
+// acc = acc + p: the f32 GEMV's order exactly.
+
+// Lines ahead of the stream (4 KiB): the prefetchers restart at each page of the mapping.
+constexpr int64_t kF32x16Prefetch = 64;
+
+template <int MB>
+void f32x16_rows(int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda, const uint8_t* W,
+                 float* C, int64_t ldc, const float* bias) {
+  for (int64_t j = j0; j < j1; j += kF32PanelRows) {
+    const int ncols = static_cast<int>(std::min<int64_t>(kF32PanelRows, j1 - j));
+    const uint8_t* P = W + j * K * 4;
+    __m512 acc[MB], p[MB];
+    for (int m = 0; m < MB; ++m) acc[m] = _mm512_setzero_ps();
+    for (int64_t c0 = 0; c0 < K; c0 += kKC) {
+      const int64_t cend = std::min(K, c0 + kKC);
+      for (int m = 0; m < MB; ++m) p[m] = _mm512_setzero_ps();
+      for (int64_t k = c0; k < cend; ++k) {
+        if ((k & 3) == 0) _mm_prefetch(reinterpret_cast<const char*>(P + (k + kF32x16Prefetch) * 64), _MM_HINT_T0);
+        const __m512 w = _mm512_loadu_ps(P + k * 64);
+        for (int m = 0; m < MB; ++m) p[m] = _mm512_fmadd_ps(_mm512_set1_ps(A[m * lda + k]), w, p[m]);
+      }
+      for (int m = 0; m < MB; ++m) acc[m] = _mm512_add_ps(acc[m], p[m]);
+    }
+    store_tile<MB, 1>(acc, C + j, ldc, ncols, bias ? bias + j : nullptr);
+  }
+}
+
+// ---- f32x16 for prefill: the panels are already the shape a GEMM micro-kernel streams B in
+// (each k's 16 columns side by side), so tiles of MR rows x 32 columns read them in place --
+// no widening or packing pass. Per output: p = fma(A[i][k], w(j, k), p) over each 256-chunk
+// from +0.0, acc = acc + p from +0.0, then + bias: DETERMINISM.md section 3 exactly.
+
+template <int MR, int NP>
+void x16_tile(int64_t K, const float* A, int64_t lda, const uint8_t* P, int64_t panel_bytes, float* C,
+              int64_t ldc, int ncols, const float* bias) {
+  __m512 acc[NP * MR], p[NP * MR];
+  for (int i = 0; i < NP * MR; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t c0 = 0; c0 < K; c0 += kKC) {
+    const int64_t cend = std::min(K, c0 + kKC);
+    for (int i = 0; i < NP * MR; ++i) p[i] = _mm512_setzero_ps();
+    for (int64_t k = c0; k < cend; ++k) {
+      __m512 b[NP];
+      for (int g = 0; g < NP; ++g) b[g] = _mm512_loadu_ps(P + g * panel_bytes + k * 64);
+      for (int m = 0; m < MR; ++m) {
+        const __m512 a = _mm512_set1_ps(A[m * lda + k]);
+        for (int g = 0; g < NP; ++g) p[g * MR + m] = _mm512_fmadd_ps(a, b[g], p[g * MR + m]);
+      }
+    }
+    for (int i = 0; i < NP * MR; ++i) acc[i] = _mm512_add_ps(acc[i], p[i]);
+  }
+  store_tile<MR, NP>(acc, C, ldc, ncols, bias);
+}
+
+template <int MR>
+void x16_rows(int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda, const uint8_t* W, float* C,
+              int64_t ldc, const float* bias) {
+  const int64_t pb = kF32PanelRows * K * 4;
+  for (int64_t j = j0; j < j1; j += 2 * kF32PanelRows) {
+    const int ncols = static_cast<int>(std::min<int64_t>(2 * kF32PanelRows, j1 - j));
+    const uint8_t* P = W + j / kF32PanelRows * pb;
+    const float* bs = bias ? bias + j : nullptr;
+    if (ncols > kF32PanelRows) x16_tile<MR, 2>(K, A, lda, P, pb, C + j, ldc, ncols, bs);
+    else x16_tile<MR, 1>(K, A, lda, P, pb, C + j, ldc, ncols, bs);
+  }
+}
+
+void x16_block(int64_t rows, int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda, const uint8_t* W,
+               float* C, int64_t ldc, const float* bias) {
+  switch (rows) {
+    case 1: x16_rows<1>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 2: x16_rows<2>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 3: x16_rows<3>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 4: x16_rows<4>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 5: x16_rows<5>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 6: x16_rows<6>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    default: break;
+  }
+}
+
+void fused_gemv_f32x16(int64_t M, int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda,
+                       const uint8_t* W, int64_t /*rb*/, float* C, int64_t ldc, const float* bias) {
+  switch (M) {
+    case 1: f32x16_rows<1>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 2: f32x16_rows<2>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 3: f32x16_rows<3>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 4: f32x16_rows<4>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 5: f32x16_rows<5>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 6: f32x16_rows<6>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 7: f32x16_rows<7>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    case 8: f32x16_rows<8>(j0, j1, K, A, lda, W, C, ldc, bias); break;
+    default: break;
+  }
+}
+
 }  // namespace
+
+void avx512_gemm_f32x16(int64_t M, int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda,
+                        const uint8_t* W, float* C, int64_t ldc, const float* bias) {
+  // Column blocks whose panels (~512 KiB) stay in L2 while every 6-row block of A passes over them.
+  const int64_t cb = std::max<int64_t>(32, (int64_t{512} << 10) / (K * 4) / 32 * 32);
+  for (int64_t jb = j0; jb < j1; jb += cb) {
+    const int64_t je = std::min(j1, jb + cb);
+    for (int64_t i = 0; i < M; i += 6)
+      x16_block(std::min<int64_t>(6, M - i), jb, je, K, A + i * lda, lda, W, C + i * ldc, ldc, bias);
+  }
+}
 
 const FusedGemvs& avx512_fused_gemvs() {
   static const FusedGemvs g{fused_gemv<Fmt::F16>, fused_gemv<Fmt::Bf16>, fused_gemv<Fmt::Q8_0>, 8, 16,
-                            fused_gemv_q8_0x128};
+                            fused_gemv_q8_0x128, fused_gemv_f32x16};
   return g;
 }
 
 const Converters& avx512_converters() {
-  static const Converters c{conv_f32, conv_f16, conv_bf16, conv_q8_0};
+  static const Converters c{conv_f32, conv_f16, conv_bf16, conv_q8_0, unpack_q8_0x128_kn};
   return c;
 }
 

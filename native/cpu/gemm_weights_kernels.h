@@ -11,8 +11,15 @@ namespace atoma::wq_detail {
 using ConvertRows = void (*)(const uint8_t* src, int64_t row_bytes, int64_t rows, int64_t k0,
                              int64_t kc, float* dst, int64_t ldd);
 
+// Blocks [b0, b1) of one q8_0x128 panel P (K weights per row) widened to f32 in [K, 128]
+// order: dst[(32 b + k) * ldd + r] = weight(r, 32 b + k) for all 128 rows r of the panel
+// (padding rows are zero). Why k-major: the panel stores each k's 128 rows side by side, so the
+// widening is a straight vector stream, and the f32 gemm takes B as [K, N] with the same bytes.
+using UnpackPanelKn = void (*)(const uint8_t* P, int64_t b0, int64_t b1, float* dst, int64_t ldd);
+
 struct Converters {
   ConvertRows f32, f16, bf16, q8_0;
+  UnpackPanelKn q8_0x128_kn;
 };
 
 const Converters& portable_converters();
@@ -33,9 +40,15 @@ struct FusedGemvs {
   int64_t group;               // column ranges should be multiples of this
   // q8_0x128 (W is the packed matrix, row_bytes its rows' share; j0 must be a multiple of 128).
   FusedGemv q8_0x128 = nullptr;
+  // f32x16 (W the packed matrix; j0 must be a multiple of 16).
+  FusedGemv f32x16 = nullptr;
 };
 
 #if defined(__x86_64__) || defined(_M_X64)
+// Any M: C rows 0..M-1, columns j0..j1-1 (j0 a multiple of 16) of A x W^T for an f32x16 W, in the
+// canonical chunked order, read from the panels in place (gemm_weights_avx512.cc).
+void avx512_gemm_f32x16(int64_t M, int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda,
+                        const uint8_t* W, float* C, int64_t ldc, const float* bias);
 const FusedGemvs& avx512_fused_gemvs();
 const FusedGemvs& avx2_fused_gemvs();
 #endif

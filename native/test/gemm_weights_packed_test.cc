@@ -1,6 +1,6 @@
 // q8_0x128 (the decode layout of q8_0, gemm_weights.h) against q8_0 itself: every product through
 // the packed weight must give exactly the bytes of the same product through the GGUF rows, on
-// every ISA path, thread count, M (fused decode range and the blocked fallback), N (partial
+// every ISA path, thread count, M (fused decode range and the blocked, prefill path), N (partial
 // panels), K (partial 256-chunks), with and without bias, alone and in gemm_weights_many /
 // gemm_weights_swiglu; plus the widening itself, the argument errors, and (with --bench) the
 // decode speed of both layouts, per shape from cache and for a model's worth of weights streamed
@@ -106,7 +106,7 @@ void check_products() {
         for (int64_t K : Ks) {
           const auto w = q8_rows(N, K, rng, true);
           const auto p = packed(w, N, K);
-          for (int64_t M : {1, 2, 3, 4, 5, 8, 9, 17}) {
+          for (int64_t M : {1, 2, 3, 4, 5, 8, 9, 17, 40}) {
             const auto A = floats(static_cast<size_t>(M * K), rng);
             const auto bias = floats(static_cast<size_t>(N), rng);
             for (int with_bias = 0; with_bias < 2; ++with_bias) {
