@@ -87,7 +87,7 @@ export function generate(model: LlamaModel, requests: readonly GenerateRequest[]
   if (!(chunk === Infinity || (Number.isSafeInteger(chunk) && chunk >= 1))) fail('ERR_ARGUMENT', 'prefillChunk must be a positive integer');
   const L = model.config.blockCount, D = model.config.embeddingLength;
   const live: Live[] = requests.map((req) => ({
-    req, seed: BigInt(req.seed ?? 0), params: checkSampling(req), cache: model.newCache(), fed: 0, tokens: [], leaves: [],
+    req, seed: BigInt(req.seed ?? 0), params: checkSampling(req), cache: model.newCache(req.prompt.length + req.maxTokens - 1), fed: 0, tokens: [], leaves: [],
     prefillRows: Array.from({ length: L }, () => []), done: false, prefillSeconds: 0, decodeSeconds: 0,
   }));
 

@@ -138,10 +138,13 @@ export class LlamaModel {
     return { file, built, count };
   }
 
-  /** An empty cache for one request. */
-  newCache(): KvCache {
+  /**
+   * An empty cache for one request. `positions`, when the caller knows how many positions the
+   * request will hold (prompt + tokens to generate), sizes it once: no growth copies, no slack.
+   */
+  newCache(positions?: number): KvCache {
     const c = this.config;
-    return new KvCache(c.blockCount, c.headCountKv * c.headDim, c.contextLength);
+    return new KvCache(c.blockCount, c.headCountKv * c.headDim, c.contextLength, positions);
   }
 
   /** Embedding rows of `tokens` (exact widening of the stored table rows). */
