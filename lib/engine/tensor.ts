@@ -97,19 +97,9 @@ export class Tensor<D extends DType = DType> {
 
   /** The encoding's bytes as hashed by digest() (header, then little-endian elements). */
   encode(): Buffer {
-    const header = Buffer.alloc(8 + 8 * this.rank);
-    header.write('ATM1', 0, 'ascii');
-    header[4] = DTYPES[this.dtype].code;
-    header[5] = this.rank;
-    this.shape.forEach((d, i) => header.writeBigUInt64LE(BigInt(d), 8 + 8 * i));
-    const body = Buffer.from(this.data.buffer, this.data.byteOffset, this.data.byteLength);
-    if (this.dtype !== 'f32') return Buffer.concat([header, body]);
-    const copy = Buffer.from(body);
-    const words = new Uint32Array(copy.buffer, copy.byteOffset, copy.byteLength / 4);
-    for (let i = 0; i < words.length; i++) {
-      if ((words[i] & 0x7f800000) === 0x7f800000 && words[i] & 0x7fffff) words[i] = 0x7fc00000;
-    }
-    return Buffer.concat([header, copy]);
+    const header = encodingHeader(this.dtype, this.shape);
+    if (this.dtype === 'f32') return Buffer.concat([header, canonicalF32Bytes(this.data as Float32Array)]);
+    return Buffer.concat([header, Buffer.from(this.data.buffer, this.data.byteOffset, this.data.byteLength)]);
   }
 
   /** An f32 copy of a floating-point tensor (exact widening from f16 and bf16). */
@@ -136,6 +126,27 @@ export class Tensor<D extends DType = DType> {
  * const a = seeded([4, 256], 42n);       // stream 0
  * const b = seeded([256, 8], 42n, 1);    // stream 1
  */
+/** The header of a tensor's canonical encoding: "ATM1", dtype code, rank, then each dim as u64 LE. */
+export function encodingHeader(dtype: DType, shape: Shape): Buffer {
+  const header = Buffer.alloc(8 + 8 * shape.length);
+  header.write('ATM1', 0, 'ascii');
+  header[4] = DTYPES[dtype].code;
+  header[5] = shape.length;
+  shape.forEach((d, i) => header.writeBigUInt64LE(BigInt(d), 8 + 8 * i));
+  return header;
+}
+
+/** f32 values as the encoding stores them: a copy with every NaN made the one quiet NaN 0x7fc00000. */
+export function canonicalF32Bytes(values: Float32Array): Buffer {
+  const copy = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  const out = Buffer.from(copy);
+  const words = new Uint32Array(out.buffer, out.byteOffset, out.byteLength / 4);
+  for (let i = 0; i < words.length; i++) {
+    if ((words[i] & 0x7f800000) === 0x7f800000 && words[i] & 0x7fffff) words[i] = 0x7fc00000;
+  }
+  return out;
+}
+
 export function seeded(shape: Shape, seed: bigint | number, stream = 0): Tensor<'f32'> {
   if (typeof seed === 'number' && (!Number.isSafeInteger(seed) || seed < 0)) fail('ERR_RANGE', 'seed must be a non-negative integer');
   if (typeof seed === 'bigint' && (seed < 0n || seed >= 1n << 64n)) fail('ERR_RANGE', 'seed must fit in 64 bits');

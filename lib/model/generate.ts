@@ -9,7 +9,7 @@ import { Tensor } from '../engine/tensor.js';
 import type { KvCache } from './kv-cache.js';
 import type { LlamaModel, Segment } from './llama.js';
 import { checkSampling, sample, type SamplingParams } from './sampler.js';
-import { leafHash, traceRoot } from './trace.js';
+import { LeafHasher, leafHash, traceRoot } from './trace.js';
 
 export interface GenerateRequest extends SamplingParams {
   /** Prompt token ids (at least one). */
@@ -50,7 +50,7 @@ interface Live {
   fed: number;                 // prompt rows already in the cache
   tokens: number[];
   leaves: Buffer[];
-  prefillRows: Float32Array[][];   // per layer, the prompt's output rows chunk by chunk
+  prefill: LeafHasher[];   // per layer, step 0's leaf, fed the prompt's output rows chunk by chunk
   done: boolean;
   prefillSeconds: number;
   decodeSeconds: number;
@@ -88,7 +88,7 @@ export function generate(model: LlamaModel, requests: readonly GenerateRequest[]
   const L = model.config.blockCount, D = model.config.embeddingLength;
   const live: Live[] = requests.map((req) => ({
     req, seed: BigInt(req.seed ?? 0), params: checkSampling(req), cache: model.newCache(req.prompt.length + req.maxTokens - 1), fed: 0, tokens: [], leaves: [],
-    prefillRows: Array.from({ length: L }, () => []), done: false, prefillSeconds: 0, decodeSeconds: 0,
+    prefill: Array.from({ length: L }, () => new LeafHasher(req.prompt.length, D)), done: false, prefillSeconds: 0, decodeSeconds: 0,
   }));
 
   for (let guard = 0; live.some((r) => !r.done); guard++) {
@@ -105,7 +105,7 @@ export function generate(model: LlamaModel, requests: readonly GenerateRequest[]
     const logits = model.forward(segs, {
       onLayer: (i, layer, rows) => {
         const r = batch[i];
-        if (r.fed < r.req.prompt.length) r.prefillRows[layer].push(rows.slice());
+        if (r.fed < r.req.prompt.length) r.prefill[layer].push(rows);
         else r.leaves.push(leafHash(rows, D));
       },
     });
@@ -117,14 +117,8 @@ export function generate(model: LlamaModel, requests: readonly GenerateRequest[]
         r.fed += segs[i].tokens.length;
         if (r.fed < r.req.prompt.length) return;   // more prompt chunks to go
         // Step 0's leaves cover the whole prompt, whatever the chunking.
-        for (let l = 0; l < L; l++) {
-          const parts = r.prefillRows[l];
-          const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-          let at = 0;
-          for (const p of parts) { all.set(p, at); at += p.length; }
-          r.leaves.push(leafHash(all, D));
-        }
-        r.prefillRows = [];
+        for (const h of r.prefill) r.leaves.push(h.digest());
+        r.prefill = [];
       } else {
         r.decodeSeconds += seconds;
       }

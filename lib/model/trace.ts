@@ -6,8 +6,8 @@
  * differing (step, layer), and a referee recomputes only that leaf (recomputeLeaf).
  */
 import { fail } from '../engine/errors.js';
-import { merkleLeaf, merkleRootOfLeafHashes } from '../engine/hash.js';
-import { Tensor } from '../engine/tensor.js';
+import { createHasher, merkleLeaf, merkleRootOfLeafHashes } from '../engine/hash.js';
+import { Tensor, canonicalF32Bytes, encodingHeader } from '../engine/tensor.js';
 import type { LlamaModel } from './llama.js';
 
 export interface TraceLeaf {
@@ -21,6 +21,34 @@ export interface TraceLeaf {
 /** The leaf hash of `rows` output rows [rows, D] of one layer at one step. */
 export function leafHash(rows: Float32Array, dim: number): Buffer {
   return merkleLeaf(new Tensor('f32', [rows.length / dim, dim], rows).encode());
+}
+
+/**
+ * leafHash of `rows` x `dim` values that arrive in pieces (a prompt prefilled chunk by chunk):
+ * the same hash, without keeping the rows. The encoding's header only needs the final shape.
+ *
+ * @example
+ * const h = new LeafHasher(promptLength, D); for (const chunk of chunks) h.push(chunk); h.digest();
+ */
+export class LeafHasher {
+  readonly #hasher = createHasher();
+  #left: number;
+
+  constructor(rows: number, dim: number) {
+    this.#hasher.update(Uint8Array.of(0)).update(encodingHeader('f32', [rows, dim]));
+    this.#left = rows * dim;
+  }
+
+  push(values: Float32Array): void {
+    if (values.length > this.#left) fail('ERR_INTERNAL', `LeafHasher: ${values.length} values pushed, ${this.#left} expected`);
+    this.#hasher.update(canonicalF32Bytes(values));
+    this.#left -= values.length;
+  }
+
+  digest(): Buffer {
+    if (this.#left !== 0) fail('ERR_INTERNAL', `LeafHasher: ${this.#left} values missing`);
+    return this.#hasher.digest();
+  }
 }
 
 /** The trace root over leaf hashes in (step, layer) order. */
