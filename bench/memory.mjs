@@ -10,17 +10,15 @@
 // right after the parent made a 1 GB model reported the parent's 1.2 GB. The models are made in a
 // separate process for the same reason.
 //
-//   node bench/memory.mjs [--models f32,q8_0,q8_0-1b] [--prompt 128] [--decode 32] [--threads 2] [--exact-kv]
+//   node bench/memory.mjs [--models f32,q8_0,q8_0-1b] [--prompt 128] [--decode 32] [--threads 2]
 //
 // Q8_0 models on AVX-512 read their matrices from the decode-layout sidecar (docs/models.md,
 // "Decode layout"): each such model runs twice, "cold" (the child deletes the sidecar after
 // loadModel, so its LlamaModel construction builds it) and "warm" (the sidecar is reused). Load
 // time and peak RSS are reported for both; the budget is checked on both.
 //
-// --exact-kv sizes each request's KV cache to prompt + decode positions up front (KvCache's
-// initialCapacity) instead of the default growth by doubling from 64 rows, which for 160
-// positions ends at 256 rows and briefly holds the 128-row arrays too: it measures what that
-// change to generate() would save.
+// generate() sizes each request's KV cache once (prompt + tokens) and hashes the prompt's trace
+// rows as they come, so neither grows with the run.
 //
 // Models (seeded init models, made once and cached under $ATOMA_CACHE_DIR/bench):
 //   f32, q8_0   ~100M parameters: dim 768, 11 layers, ff 3072, vocab 512 (bench/inference.mjs's)
@@ -39,7 +37,7 @@ import { fileURLToPath } from 'node:url';
 const { values } = parseArgs({ options: {
   models: { type: 'string', default: 'f32,q8_0,q8_0-1b' }, prompt: { type: 'string', default: '128' },
   decode: { type: 'string', default: '32' }, threads: { type: 'string', default: '2' },
-  child: { type: 'string' }, baseline: { type: 'boolean' }, 'exact-kv': { type: 'boolean' }, make: { type: 'string' },
+  child: { type: 'string' }, baseline: { type: 'boolean' }, make: { type: 'string' },
   'fresh-sidecar': { type: 'boolean' },
 } });
 const promptLen = Number(values.prompt), decodeLen = Number(values.decode);
@@ -87,11 +85,6 @@ async function child(file) {
     freshS = (performance.now() - t) / 1000;
   }
   const model = new LlamaModel(loaded.weights);
-  if (values['exact-kv']) {
-    const { KvCache } = await import('../dist/model/kv-cache.js');
-    const c = model.config;
-    model.newCache = () => new KvCache(c.blockCount, c.headCountKv * c.headDim, c.contextLength, promptLen + decodeLen);
-  }
   const loadS = (performance.now() - t0) / 1000 - freshS;
   const afterLoad = { rss: rssNow(), peak: peak() };
   const c = model.config;
@@ -112,7 +105,7 @@ async function child(file) {
 }
 
 function spawnChild(args) {
-  const r = spawnSync(process.execPath, [self, ...args, '--prompt', String(promptLen), '--decode', String(decodeLen), '--threads', values.threads, ...(values['exact-kv'] ? ['--exact-kv'] : [])],
+  const r = spawnSync(process.execPath, [self, ...args, '--prompt', String(promptLen), '--decode', String(decodeLen), '--threads', values.threads],
     { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`child ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
@@ -148,13 +141,13 @@ async function main() {
     });
     }
   }
-  console.log(JSON.stringify({ bench: 'memory', prompt: promptLen, decode: decodeLen, threads: Number(values.threads), exactKv: values['exact-kv'] === true, rows }));
+  console.log(JSON.stringify({ bench: 'memory', prompt: promptLen, decode: decodeLen, threads: Number(values.threads), rows }));
   const mib = (b) => (b / 2 ** 20).toFixed(1);
   const head = ['model', 'sidecar', 'params', 'file MiB', 'KV MiB', 'load s', 'gen s', 'peak RSS MiB', 'after load', 'baseline', '1.2 file + KV', 'rss/(file+kv)', 'minus base', 'ok'];
   const table = rows.map((x) => [x.model, x.phase, (x.params / 1e6).toFixed(0) + 'M', mib(x.fileBytes), mib(x.kvBytes), x.loadS.toFixed(2), x.genS.toFixed(1),
     mib(x.peakRssBytes), mib(x.peakAfterLoadBytes), mib(x.baselinePeakRssBytes), mib(x.budgetBytes), x.ratio.toFixed(3), x.ratioOverBaseline.toFixed(3), x.withinBudget ? 'yes' : 'NO']);
   const w = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
-  console.log(`\npeak memory, prompt ${promptLen} + decode ${decodeLen}, ${values.threads} threads, KV ${values['exact-kv'] ? 'sized up front' : 'grown by doubling'} (one fresh process per model)`);
+  console.log(`\npeak memory, prompt ${promptLen} + decode ${decodeLen}, ${values.threads} threads (one fresh process per model)`);
   for (const line of [head, ...table]) console.log(line.map((v, i) => v.padStart(w[i])).join('  '));
 }
 
