@@ -26,6 +26,7 @@ import { ModelEngine } from './engine.js';
 import { ServicePort } from './ledger-port.js';
 import { stderrLogger, type Logger } from './log.js';
 import { startParticipant } from './node.js';
+import type { ParticipantHooks } from './participant.js';
 import { JobQueue } from './queue.js';
 
 export type Role = 'honest' | ByzantineRole | 'referee';
@@ -66,9 +67,8 @@ async function run(s: NodeSetup): Promise<void> {
   if (key.publicKey !== s.id) throw new Error(`devnet node: the key does not match id ${s.id}`);
   const who = `${s.role} ${s.id.slice(0, 8)}`;
   const here = info();
-  // The node's log is what the devnet reads of it: executions (with this process's path) and errors.
+  // What the devnet hears of a node: its executions (on this process's path) and its errors.
   const log: Logger = (level, msg, f = {}) => {
-    if (msg === 'executed') send({ t: 'executed', request: String(f.request), outputDigest: String(f.outputDigest), isa: info().isa, threads: info().threads, ms: Number(f.ms) });
     if (level === 'error') send({ t: 'error', message: `${who}: ${msg} ${JSON.stringify(f)}` });
     if (process.env.ATOMA_DEVNET_LOG) stderrLogger(level, msg, { node: who, ...f });
   };
@@ -77,10 +77,14 @@ async function run(s: NodeSetup): Promise<void> {
   const engine = await ModelEngine.start(s.modelPath, s.digest);
   const queue = new JobQueue(new Map([[s.digest, engine]]), 256, 8);
   const submit = (e: Parameters<typeof ledger.submit>[0]) => ledger.submit(signEvent(e, key));
-  const hooks = s.role === 'honest' || s.role === 'referee' ? undefined : byzantineHooks(s.role, {
+  const byzantine = s.role === 'honest' || s.role === 'referee' ? {} : byzantineHooks(s.role, {
     node: key.publicKey, submit, log,
     model: s.role === 'tamper' ? new LlamaModel((await loadModel(s.modelPath)).weights) : undefined,
   });
+  const hooks: ParticipantHooks = {
+    ...byzantine,
+    executed: (request, outputDigest, ms) => send({ t: 'executed', request, outputDigest, isa: info().isa, threads: info().threads, ms }),
+  };
   await startParticipant({
     ledger, key, dbPath: join(s.dir, 'node.db'), queue, referee: s.role === 'referee',
     subscriptions: s.role === 'referee' ? [] : [{ task: s.task, digest: s.digest, price: s.price }],

@@ -56,6 +56,8 @@ export interface ParticipantHooks {
   accept?(request: string): boolean;
   /** Called with the engine's result; what it returns is stored, committed, revealed and bisected instead. */
   result?(request: string, assignment: Assignment, honest: WireExecution): WireExecution | Promise<WireExecution>;
+  /** Told of each execution once its result is stored (a report only: it changes nothing). */
+  executed?(request: string, outputDigest: string, ms: number): void;
 }
 
 export interface ParticipantOptions {
@@ -432,7 +434,9 @@ export class Participant {
     }
     // Result and salt are durable before the commitment leaves this process.
     store.executed(row.request, randomBytes(32).toString('hex'), result);
-    log('info', 'executed', { request: row.request, outputDigest: result.outputDigest, leaves: result.leaves.length / 32, ms: Math.round(performance.now() - t0), ...(result.refusal ? { refusal: result.refusal } : {}) });
+    const ms = Math.round(performance.now() - t0);
+    log('info', 'executed', { request: row.request, outputDigest: result.outputDigest, leaves: result.leaves.length / 32, ms, ...(result.refusal ? { refusal: result.refusal } : {}) });
+    this.o.hooks?.executed?.(row.request, result.outputDigest, ms);
   }
 
   /** The request's input bytes; the ledger being unreachable is waited out until the deadline. */
