@@ -20,25 +20,12 @@
 #include "cpu/gemm_weights.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
+#include "test/packed_weights_test_support.h"
 
 using atoma::WeightFormat;
+using namespace packed_test;
 
 namespace {
-
-int g_failures = 0;
-long g_checks = 0;
-
-void fail(const std::string& what) {
-  if (++g_failures <= 20) std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-}
-
-struct Rng {
-  uint64_t s;
-  uint32_t next() {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<uint32_t>(s >> 33);
-  }
-};
 
 // Weights with subnormals, signed zeros and (rarely) inf/NaN: the packed path must reproduce
 // even the NaN-producing products.
@@ -60,12 +47,6 @@ std::vector<uint8_t> packed(const std::vector<float>& w, int64_t N, int64_t K) {
   return p;
 }
 
-std::vector<float> floats(size_t n, Rng& rng) {
-  std::vector<float> v(n);
-  for (float& x : v) x = (static_cast<int32_t>(rng.next() % 4001) - 2000) / 1024.0f + std::ldexp(1.0f, -22) * (rng.next() % 5);
-  return v;
-}
-
 // Bytes equal after the tensor encoding's NaN canonicalisation (DETERMINISM.md section 2): which
 // NaN payload survives an fma or add depends on operand order, which differs between the
 // existing f32 kernels themselves (gemv on [N, K] rows against the blocked gemm on [K, N]).
@@ -76,11 +57,6 @@ bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
     if (std::memcmp(&a[i], &b[i], 4) != 0) return false;
   }
   return true;
-}
-
-std::string where(const char* what, int64_t M, int64_t N, int64_t K, size_t T, atoma::Isa isa) {
-  return std::string(what) + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
-         " threads=" + std::to_string(T) + " isa=" + atoma::isa_name(isa);
 }
 
 void check_widening() {
@@ -94,18 +70,6 @@ void check_widening() {
       ++g_checks;
       if (!same_bytes(w, b)) fail("widening N=" + std::to_string(N) + " K=" + std::to_string(K));
     }
-}
-
-template <typename F>
-void expect_error(const char* code, F f, const char* what) {
-  ++g_checks;
-  try {
-    f();
-  } catch (const atoma::Error& e) {
-    if (e.code != code) fail(std::string(what) + ": got " + e.code + ", expected " + code);
-    return;
-  }
-  fail(std::string(what) + ": no error");
 }
 
 void check_errors() {

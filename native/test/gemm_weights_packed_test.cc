@@ -19,25 +19,12 @@
 #include "cpu/gemm_weights.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
+#include "test/packed_weights_test_support.h"
 
 using atoma::WeightFormat;
+using namespace packed_test;
 
 namespace {
-
-int g_failures = 0;
-long g_checks = 0;
-
-void fail(const std::string& what) {
-  if (++g_failures <= 20) std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-}
-
-struct Rng {
-  uint64_t s;
-  uint32_t next() {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<uint32_t>(s >> 33);
-  }
-};
 
 // GGUF q8_0 rows with scales of every kind a file can hold: normal, subnormal, zero, negative,
 // and (rarely) inf/NaN, so the packed path must reproduce even the NaN-producing products.
@@ -65,19 +52,8 @@ std::vector<uint8_t> packed(const std::vector<uint8_t>& w, int64_t N, int64_t K)
   return p;
 }
 
-std::vector<float> floats(size_t n, Rng& rng) {
-  std::vector<float> v(n);
-  for (float& x : v) x = (static_cast<int32_t>(rng.next() % 4001) - 2000) / 1024.0f + std::ldexp(1.0f, -22) * (rng.next() % 5);
-  return v;
-}
-
 bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
-
-std::string where(const char* what, int64_t M, int64_t N, int64_t K, size_t T, atoma::Isa isa) {
-  return std::string(what) + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
-         " threads=" + std::to_string(T) + " isa=" + atoma::isa_name(isa);
 }
 
 void check_widening() {
@@ -161,17 +137,6 @@ void check_products() {
     }
   }
   atoma::set_active_isa(atoma::best_isa());
-}
-
-template <typename F>
-void expect_error(const char* code, F f, const char* what) {
-  ++g_checks;
-  try {
-    f();
-    fail(std::string(what) + ": no error");
-  } catch (const atoma::Error& e) {
-    if (e.code != code) fail(std::string(what) + ": got " + e.code + ", expected " + code);
-  }
 }
 
 void check_errors() {
