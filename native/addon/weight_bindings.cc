@@ -19,6 +19,33 @@
 namespace atoma::addon {
 namespace {
 
+// The format named `name` and the bytes of one stored row of K values in it; the kernel's own
+// checks (unknown format, a K the format cannot hold) become typed JS errors.
+struct WeightLayout {
+  WeightFormat format;
+  int64_t row_bytes;
+};
+
+WeightLayout weight_layout(Napi::Env env, const std::string& name, int64_t K) {
+  try {
+    const WeightFormat f = parse_weight_format(name.c_str());
+    return {f, weight_row_bytes(f, K)};
+  } catch (const Error& e) {
+    throw_error(env, e.code.c_str(), e.what());
+  }
+}
+
+// A weight argument must hold exactly the stored rows of an [N, K] weight: its own error code, so
+// a truncated or mislabelled tensor is named before any pointer reaches a kernel.
+void check_weight_bytes(Napi::Env env, const View<uint8_t>& W, const WeightLayout& l, const std::string& format_name,
+                        int64_t N, int64_t K, const std::string& label) {
+  const int64_t need = checked_mul(env, weight_stored_rows(l.format, N), l.row_bytes, "W");
+  if (W.length != need)
+    throw_error(env, "ERR_WEIGHT_BYTES",
+                label + ": " + std::to_string(N) + " rows of " + std::to_string(K) + " " + format_name + " weights are " +
+                    std::to_string(need) + " bytes, got " + std::to_string(W.length));
+}
+
 // gemmWeights(A, W, format, C, M, N, K, bias | null, async): C[M, N] = A[M, K] x W^T (+ bias),
 // W the stored bytes of an [N, K] weight in `format` ("f32" | "f16" | "bf16" | "q8_0" | "q8_0x128" | "f32x16").
 Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
@@ -26,21 +53,11 @@ Napi::Value GemmWeights(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     int64_t M = arg_size(info, 4, "M"), N = arg_size(info, 5, "N"), K = arg_size(info, 6, "K");
     const std::string fmt_name = arg_string(info, 2, "format");
-    WeightFormat fmt;
-    int64_t row_bytes;
-    try {
-      fmt = parse_weight_format(fmt_name.c_str());
-      row_bytes = weight_row_bytes(fmt, K);
-    } catch (const Error& e) {
-      throw_error(env, e.code.c_str(), e.what());
-    }
+    const WeightLayout layout = weight_layout(env, fmt_name, K);
+    const WeightFormat fmt = layout.format;
     auto A = arg_array<float>(info, 0, napi_float32_array, checked_mul(env, M, K, "A"), "A");
     auto W = arg_bytes(info, 1, "W");
-    const int64_t need = checked_mul(env, weight_stored_rows(fmt, N), row_bytes, "W");
-    if (W.length != need)
-      throw_error(env, "ERR_WEIGHT_BYTES",
-                  "W: " + std::to_string(N) + " rows of " + std::to_string(K) + " " + fmt_name +
-                      " weights are " + std::to_string(need) + " bytes, got " + std::to_string(W.length));
+    check_weight_bytes(env, W, layout, fmt_name, N, K, "W");
     auto C = arg_array<float>(info, 3, napi_float32_array, checked_mul(env, M, N, "C"), "C");
     auto bias = arg_optional_array<float>(info, 7, napi_float32_array, N, "bias");
     bool async = arg_bool(info, 8, "async");
@@ -82,20 +99,10 @@ Napi::Value GemmWeightsMany(const Napi::CallbackInfo& info) {
       const size_t at = kFirst + i * kPer;
       const std::string fmt_name = arg_string(info, at + 1, "format");
       const int64_t N = arg_size(info, at + 3, "N");
-      WeightFormat fmt;
-      int64_t row_bytes;
-      try {
-        fmt = parse_weight_format(fmt_name.c_str());
-        row_bytes = weight_row_bytes(fmt, K);
-      } catch (const Error& e) {
-        throw_error(env, e.code.c_str(), e.what());
-      }
+      const WeightLayout layout = weight_layout(env, fmt_name, K);
+      const WeightFormat fmt = layout.format;
       auto W = arg_bytes(info, at, "W");
-      const int64_t need = checked_mul(env, weight_stored_rows(fmt, N), row_bytes, "W");
-      if (W.length != need)
-        throw_error(env, "ERR_WEIGHT_BYTES",
-                    "W" + std::to_string(i) + ": " + std::to_string(N) + " rows of " + std::to_string(K) + " " +
-                        fmt_name + " weights are " + std::to_string(need) + " bytes, got " + std::to_string(W.length));
+      check_weight_bytes(env, W, layout, fmt_name, N, K, "W" + std::to_string(i));
       auto C = arg_array<float>(info, at + 2, napi_float32_array, checked_mul(env, M, N, "C"), "C");
       auto bias = arg_optional_array<float>(info, at + 4, napi_float32_array, N, "bias");
       if (bytes_overlap(C.data, C.length * 4, A.data, A.length * 4) || bytes_overlap(C.data, C.length * 4, W.data, W.length))
@@ -125,20 +132,10 @@ Napi::Value GemmWeightsSwiglu(const Napi::CallbackInfo& info) {
     const char* names[2] = {"gate", "up"};
     for (int i = 0; i < 2; ++i) {
       const std::string fmt_name = arg_string(info, 4 + 2 * i, "format");
-      WeightFormat fmt;
-      int64_t row_bytes;
-      try {
-        fmt = parse_weight_format(fmt_name.c_str());
-        row_bytes = weight_row_bytes(fmt, K);
-      } catch (const Error& e) {
-        throw_error(env, e.code.c_str(), e.what());
-      }
+      const WeightLayout layout = weight_layout(env, fmt_name, K);
+      const WeightFormat fmt = layout.format;
       auto W = arg_bytes(info, 3 + 2 * i, "W");
-      const int64_t need = checked_mul(env, weight_stored_rows(fmt, N), row_bytes, "W");
-      if (W.length != need)
-        throw_error(env, "ERR_WEIGHT_BYTES",
-                    std::string(names[i]) + " W: " + std::to_string(N) + " rows of " + std::to_string(K) + " " +
-                        fmt_name + " weights are " + std::to_string(need) + " bytes, got " + std::to_string(W.length));
+      check_weight_bytes(env, W, layout, fmt_name, N, K, std::string(names[i]) + " W");
       auto C = arg_array<float>(info, 8 + i, napi_float32_array, checked_mul(env, M, N, "C"), names[i]);
       if (bytes_overlap(C.data, C.length * 4, A.data, A.length * 4) || bytes_overlap(C.data, C.length * 4, W.data, W.length))
         throw_error(env, "ERR_ALIAS", "the output must not share memory with A or W");
@@ -169,19 +166,11 @@ Napi::Value PackForDecode(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const char* what = To == WeightFormat::Q8_0x128 ? "packQ8_0x128" : "packF32x16";
     const int64_t N = arg_size(info, 1, "N"), K = arg_size(info, 2, "K");
-    int64_t row_bytes = 0;
-    try {
-      row_bytes = weight_row_bytes(From, K);
-    } catch (const Error& e) {
-      throw_error(env, e.code.c_str(), e.what());
-    }
+    const char* from_name = From == WeightFormat::Q8_0 ? "q8_0" : "f32";
+    const WeightLayout layout = weight_layout(env, from_name, K);
     auto W = arg_bytes(info, 0, "W");
-    const int64_t need = checked_mul(env, N, row_bytes, "W");
-    if (W.length != need)
-      throw_error(env, "ERR_WEIGHT_BYTES", "W: " + std::to_string(N) + " rows of " + std::to_string(K) +
-                                               (From == WeightFormat::Q8_0 ? " q8_0" : " f32") + " weights are " +
-                                               std::to_string(need) + " bytes, got " + std::to_string(W.length));
-    const int64_t out_bytes = checked_mul(env, weight_stored_rows(To, N), row_bytes, "packed W");
+    check_weight_bytes(env, W, layout, from_name, N, K, "W");
+    const int64_t out_bytes = checked_mul(env, weight_stored_rows(To, N), layout.row_bytes, "packed W");
     auto pack = [&](void* out) {
       if (To == WeightFormat::Q8_0x128) pack_q8_0x128(W.data, W.length, N, K, out, out_bytes);
       else pack_f32x16(W.data, W.length, N, K, out, out_bytes);
