@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/overlap.h"
 #include "js_errors.h"
 
 namespace atoma::addon {
@@ -16,12 +17,6 @@ double arg_number(const Napi::CallbackInfo& info, size_t i, const char* name);
 bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* name);
 std::string arg_string(const Napi::CallbackInfo& info, size_t i, const char* name);
 uint64_t arg_u64(const Napi::CallbackInfo& info, size_t i, const char* name);  // Number or BigInt
-
-// Whether two byte ranges share memory (an output must never alias an input).
-inline bool bytes_overlap(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
-  auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
-  return a_bytes > 0 && b_bytes > 0 && pa < pb + static_cast<uintptr_t>(b_bytes) && pb < pa + static_cast<uintptr_t>(a_bytes);
-}
 
 // The product of sizes, or ERR_SIZE when it overflows what an array can hold.
 int64_t checked_mul(Napi::Env env, int64_t a, int64_t b, const char* what);

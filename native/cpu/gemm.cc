@@ -12,8 +12,10 @@
 #include <string>
 
 #include "../core/error.h"
+#include "../core/overlap.h"
 #include "gemm_kernels.h"
 #include "isa.h"
+#include "scratch.h"
 #include "thread_pool.h"
 
 namespace atoma {
@@ -63,29 +65,7 @@ namespace {
 using gemm_detail::Kernels;
 using gemm_detail::kKC;
 
-// Per-thread packing buffers, grown on demand and kept for the next call.
-class Scratch {
- public:
-  ~Scratch() { std::free(p_); }
-  float* get(size_t n) {
-    if (n > cap_) {
-      std::free(p_);
-      p_ = nullptr;
-      cap_ = 0;
-      size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!p_) throw Error("ERR_OUT_OF_MEMORY", "gemm: cannot allocate a packing buffer");
-      cap_ = n;
-    }
-    return p_;
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
-thread_local Scratch t_a_buf, t_b_buf;
+thread_local Scratch t_a_buf("gemm: the A packing buffer"), t_b_buf("gemm: the B packing buffer");
 
 // Cache blocking. A block of kMC x 256 (about 170 KiB) and B block of 256 x kNC (512 KiB) share
 // the 1-2 MiB L2 of current x86 cores; a B micro-panel (256 x nr) stays in L1 across the M loop.
@@ -201,11 +181,9 @@ void run_blocked(const Problem& p) {
   });
 }
 
-bool overlaps(const void* a, int64_t a_len, const void* b, int64_t b_len) {
-  const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
-  const uintptr_t a1 = a0 + static_cast<uintptr_t>(a_len) * sizeof(float);
-  const uintptr_t b1 = b0 + static_cast<uintptr_t>(b_len) * sizeof(float);
-  return a0 < b1 && b0 < a1;
+// Float ranges: lengths in elements.
+bool overlaps(const float* a, int64_t a_len, const float* b, int64_t b_len) {
+  return bytes_overlap(a, a_len * 4, b, b_len * 4);
 }
 
 std::string num(int64_t v) { return std::to_string(v); }

@@ -21,10 +21,12 @@
 
 #include "../canon/math.h"
 #include "../core/error.h"
+#include "../core/overlap.h"
 #include "gemm.h"
 #include "gemm_kernels.h"
 #include "gemm_weights_kernels.h"
 #include "isa.h"
+#include "scratch.h"
 #include "thread_pool.h"
 
 namespace atoma {
@@ -137,33 +139,10 @@ ConvertRows converter(WeightFormat f, Isa isa) {
   return c->f32;
 }
 
-class Scratch {
- public:
-  ~Scratch() { std::free(p_); }
-  float* get(size_t n) {
-    if (n > cap_) {
-      std::free(p_);
-      p_ = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
-      cap_ = p_ ? n : 0;
-      if (!p_) throw Error("ERR_OUT_OF_MEMORY", "gemm_weights: cannot allocate a conversion buffer");
-    }
-    return p_;
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
-thread_local Scratch t_panel;
+thread_local Scratch t_panel("gemm_weights: the conversion buffer");
 
 std::string num(int64_t v) { return std::to_string(v); }
 
-bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
-  const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
-  return a_bytes > 0 && b_bytes > 0 && a0 < b0 + static_cast<uintptr_t>(b_bytes) &&
-         b0 < a0 + static_cast<uintptr_t>(a_bytes);
-}
 
 int64_t split_point(int64_t n, int64_t unit, int64_t parts, int64_t t) {
   const int64_t units = (n + unit - 1) / unit;
@@ -271,7 +250,7 @@ void pack_q8_0x128(const void* W, int64_t W_bytes, int64_t N, int64_t K, void* o
     throw Error("ERR_WEIGHT_BYTES", "pack_q8_0x128: the packed weight needs " + num(need) + " bytes, got " + num(out_bytes));
   if (need == 0) return;
   if (!W || !out) throw Error("ERR_ARGUMENT", "pack_q8_0x128: W or out is null");
-  if (overlaps(W, W_bytes, out, out_bytes)) throw Error("ERR_ALIAS", "pack_q8_0x128: out overlaps W");
+  if (bytes_overlap(W, W_bytes, out, out_bytes)) throw Error("ERR_ALIAS", "pack_q8_0x128: out overlaps W");
   const uint8_t* w = static_cast<const uint8_t*>(W);
   uint8_t* o = static_cast<uint8_t*>(out);
   const int64_t nb = K / kQ8Block;
@@ -303,7 +282,7 @@ void pack_f32x16(const void* W, int64_t W_bytes, int64_t N, int64_t K, void* out
     throw Error("ERR_WEIGHT_BYTES", "pack_f32x16: the packed weight needs " + num(need) + " bytes, got " + num(out_bytes));
   if (need == 0) return;
   if (!W || !out) throw Error("ERR_ARGUMENT", "pack_f32x16: W or out is null");
-  if (overlaps(W, W_bytes, out, out_bytes)) throw Error("ERR_ALIAS", "pack_f32x16: out overlaps W");
+  if (bytes_overlap(W, W_bytes, out, out_bytes)) throw Error("ERR_ALIAS", "pack_f32x16: out overlaps W");
   const uint8_t* w = static_cast<const uint8_t*>(W);
   uint8_t* o = static_cast<uint8_t*>(out);
   const int64_t panels = (N + kF32PanelRows - 1) / kF32PanelRows;
@@ -340,10 +319,10 @@ int64_t check_product(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   if (K > 0) {
     if (!A || !W) throw Error("ERR_ARGUMENT", "gemm_weights: A or W is null");
     if (lda < K) throw Error("ERR_SHAPE", "gemm_weights: lda " + num(lda) + " < K " + num(K));
-    if (overlaps(C, c_bytes, A, ((M - 1) * lda + K) * 4) || overlaps(C, c_bytes, W, W_bytes))
+    if (bytes_overlap(C, c_bytes, A, ((M - 1) * lda + K) * 4) || bytes_overlap(C, c_bytes, W, W_bytes))
       throw Error("ERR_ALIAS", "gemm_weights: C overlaps A or W");
   }
-  if (bias && overlaps(C, c_bytes, bias, N * 4)) throw Error("ERR_ALIAS", "gemm_weights: C overlaps bias");
+  if (bias && bytes_overlap(C, c_bytes, bias, N * 4)) throw Error("ERR_ALIAS", "gemm_weights: C overlaps bias");
   return rb;
 }
 
@@ -517,8 +496,8 @@ void gemm_weights_many(int64_t M, int64_t K, const float* A, int64_t lda, const 
       if (j == i) continue;
       const WeightProduct& o = products[j];
       const int64_t o_c = o.N == 0 ? 0 : ((M - 1) * o.ldc + o.N) * 4;
-      if (overlaps(p.C, c_bytes, o.C, o_c) || (K > 0 && overlaps(p.C, c_bytes, o.W, o.W_bytes)) ||
-          (o.bias && overlaps(p.C, c_bytes, o.bias, o.N * 4)))
+      if (bytes_overlap(p.C, c_bytes, o.C, o_c) || (K > 0 && bytes_overlap(p.C, c_bytes, o.W, o.W_bytes)) ||
+          (o.bias && bytes_overlap(p.C, c_bytes, o.bias, o.N * 4)))
         throw Error("ERR_ALIAS", "gemm_weights_many: product " + num(i) + "'s C overlaps product " + num(j));
     }
   }
@@ -576,8 +555,8 @@ void gemm_weights_swiglu(int64_t M, int64_t K, const float* A, int64_t lda, cons
     if (!act) throw Error("ERR_ARGUMENT", "gemm_weights_swiglu: act is null");
     const int64_t bytes = M * N * 4;
     for (const WeightProduct& p : ps)
-      if (overlaps(act, bytes, p.C, bytes) || (K > 0 && overlaps(act, bytes, p.W, p.W_bytes)) ||
-          (p.bias && overlaps(act, bytes, p.bias, N * 4)) || (K > 0 && overlaps(act, bytes, A, ((M - 1) * lda + K) * 4)))
+      if (bytes_overlap(act, bytes, p.C, bytes) || (K > 0 && bytes_overlap(act, bytes, p.W, p.W_bytes)) ||
+          (p.bias && bytes_overlap(act, bytes, p.bias, N * 4)) || (K > 0 && bytes_overlap(act, bytes, A, ((M - 1) * lda + K) * 4)))
         throw Error("ERR_ALIAS", "gemm_weights_swiglu: act overlaps an input or another output");
   }
   auto epilogue = [&](int64_t j0, int64_t j1) {
@@ -594,9 +573,9 @@ void gemm_weights_swiglu(int64_t M, int64_t K, const float* A, int64_t lda, cons
   const int64_t rbu = M > 0 && N > 0 && K > 0 ? check_product(M, N, K, A, lda, up.W, up.W_bytes, up.format, up.C, N, up.bias) : 0;
   const wq_detail::FusedGemv fg = rbg ? fused_kernel(isa, gate.format, M, rbg, &gg) : nullptr;
   const wq_detail::FusedGemv fu = rbu ? fused_kernel(isa, up.format, M, rbu, &gu) : nullptr;
-  if (fg && fu && gg == gu && !overlaps(gate.C, M * N * 4, up.C, M * N * 4) &&
-      !overlaps(gate.C, M * N * 4, up.W, up.W_bytes) && !overlaps(up.C, M * N * 4, gate.W, gate.W_bytes) &&
-      !(up.bias && overlaps(gate.C, M * N * 4, up.bias, N * 4)) && !(gate.bias && overlaps(up.C, M * N * 4, gate.bias, N * 4))) {
+  if (fg && fu && gg == gu && !bytes_overlap(gate.C, M * N * 4, up.C, M * N * 4) &&
+      !bytes_overlap(gate.C, M * N * 4, up.W, up.W_bytes) && !bytes_overlap(up.C, M * N * 4, gate.W, gate.W_bytes) &&
+      !(up.bias && bytes_overlap(gate.C, M * N * 4, up.bias, N * 4)) && !(gate.bias && bytes_overlap(up.C, M * N * 4, gate.bias, N * 4))) {
     const int64_t g = gg;
     const int64_t T = M * 2 * N * K < (int64_t{1} << 18) ? 1 : static_cast<int64_t>(thread_count());
     const int64_t parts = std::max<int64_t>(1, std::min(T, (N + g - 1) / g));
