@@ -56,6 +56,14 @@ export function buildRequest(tok: Tokenizer, o: { prompt?: unknown; chat?: unkno
   };
 }
 
+/** The request the shared generation flags (--prompt, --chat, --max-tokens, --seed, --temperature, --top-k, --top-p) describe. */
+export function requestFromFlags(tok: Tokenizer, v: Record<string, unknown>): GenerateRequest {
+  return buildRequest(tok, {
+    prompt: v.prompt, chat: v.chat, maxTokens: v['max-tokens'], seed: v.seed,
+    temperature: v.temperature, topK: v['top-k'], topP: v['top-p'],
+  }, 'request');
+}
+
 function summary(tok: Tokenizer, r: GenerateResult) {
   const decoded = r.tokens.length;
   return {
@@ -97,10 +105,7 @@ export async function main(argv: string[]): Promise<number> {
   if (values.prompt === undefined) fail('ERR_USAGE', '--prompt (or --requests) is required; see `atoma run --help`');
   const loaded = await openModel(values.model);
   const model = new LlamaModel(loaded.weights);
-  const req = buildRequest(loaded.tokenizer, {
-    prompt: values.prompt, chat: values.chat, maxTokens: values['max-tokens'], seed: values.seed,
-    temperature: values.temperature, topK: values['top-k'], topP: values['top-p'],
-  }, 'request');
+  const req = requestFromFlags(loaded.tokenizer, values);
   // Streaming holds back bytes until they form valid UTF-8.
   let shown = '';
   const ids: number[] = [];

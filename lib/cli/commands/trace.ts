@@ -4,7 +4,7 @@ import { LlamaModel } from '../../model/llama.js';
 import { selectLeaves } from '../../model/trace.js';
 import { parse } from '../args.js';
 import { openModel } from './model-source.js';
-import { buildRequest } from './run.js';
+import { requestFromFlags } from './run.js';
 
 const HELP = `usage: atoma trace [--model FILE] --prompt TEXT --max-tokens N --seed S [--steps A:B] [--layers C:D] [--json]
 
@@ -34,10 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   const steps = range(values.steps, 'steps'), layers = range(values.layers, 'layers');
   const loaded = await openModel(values.model);
   const model = new LlamaModel(loaded.weights);
-  const req = buildRequest(loaded.tokenizer, {
-    prompt: values.prompt, chat: values.chat, maxTokens: values['max-tokens'], seed: values.seed,
-    temperature: values.temperature, topK: values['top-k'], topP: values['top-p'],
-  }, 'request');
+  const req = requestFromFlags(loaded.tokenizer, values);
   const [res] = generate(model, [req]);
   const leaves = selectLeaves(res.leaves, model.config.blockCount, steps, layers);
   if (values.json) {
