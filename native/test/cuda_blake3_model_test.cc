@@ -74,15 +74,7 @@ static Digest model(const Src& src, uint64_t len, size_t G) {
   return d;
 }
 
-static std::string hex(const Digest& d) {
-  static const char* h = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : d) {
-    s += h[b >> 4];
-    s += h[b & 15];
-  }
-  return s;
-}
+static std::string hex(const Digest& d) { return atoma::blake3::to_hex(d.data(), d.size()); }
 
 int main(int argc, char** argv) {
   const char* path = argc > 1 ? argv[1] : "test/fixtures/blake3-test-vectors.json";

@@ -18,6 +18,7 @@
 #include "canon/reduce.h"
 #include "cuda/blake3_kernel.cuh"
 #include "cuda/warp.cuh"
+#include "hash/blake3.h"
 #include "hash/tensor_digest.h"
 
 using namespace atoma;
@@ -100,17 +101,9 @@ static Digest32 device_hash(const Src& src, uint64_t len) {
   return d;
 }
 
-static std::string hex(const Digest32& d) {
-  static const char* h = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : d) {
-    s += h[b >> 4];
-    s += h[b & 15];
-  }
-  return s;
-}
+static std::string hex(const Digest32& d) { return atoma::blake3::to_hex(d.data(), d.size()); }
 
-static void blake3(const char* path) {
+static void blake3_vectors(const char* path) {
   std::ifstream f(path);
   std::stringstream ss;
   ss << f.rdbuf();
@@ -172,7 +165,7 @@ static void blake3(const char* path) {
 int main(int argc, char** argv) {
   reductions();
   std::printf("warp reductions: %d cases, %d mismatches\n", g_cases, g_fail);
-  blake3(argc > 1 ? argv[1] : "test/fixtures/blake3-test-vectors.json");
+  blake3_vectors(argc > 1 ? argv[1] : "test/fixtures/blake3-test-vectors.json");
   std::printf("total: %d cases, %d mismatches\n%s\n", g_cases, g_fail, g_fail ? "FAIL" : "PASS");
   return g_fail ? 1 : 0;
 }

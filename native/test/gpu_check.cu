@@ -316,15 +316,7 @@ static void record(const std::string& fam, const std::string& name, bool ok, con
   }
 }
 
-static std::string hex(const cu::Digest& d) {
-  static const char* h = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : d) {
-    s += h[b >> 4];
-    s += h[b & 15];
-  }
-  return s;
-}
+static std::string hex(const cu::Digest& d) { return atoma::blake3::to_hex(d.data(), d.size()); }
 
 static bool same_bits(float a, float b) {
   if (std::isnan(a) && std::isnan(b)) return true;
