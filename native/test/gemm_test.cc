@@ -15,21 +15,11 @@
 #include "cpu/gemm.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
+#include "test/test_support.h"
+
+using namespace test_support;
 
 namespace {
-
-int g_failures = 0;
-long g_checks = 0;
-
-void fail(const std::string& what) {
-  if (++g_failures <= 20) std::printf("FAIL: %s\n", what.c_str());
-}
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 bool same(float a, float b) { return (std::isnan(a) && std::isnan(b)) || bits(a) == bits(b); }
 
@@ -210,17 +200,6 @@ void test_special_values() {
     atoma::gemm(2, 2, 0, nullptr, 0, nullptr, 0, true, C, 2, nullptr);
     for (float v : C)
       if (bits(v) != 0u) fail("K=0 without bias");
-  }
-}
-
-template <typename F>
-void expect_error(const char* code, F f, const char* what) {
-  ++g_checks;
-  try {
-    f();
-    fail(std::string("no error: ") + what);
-  } catch (const atoma::Error& e) {
-    if (e.code != code) fail(std::string(what) + ": code " + e.code + " want " + code);
   }
 }
 

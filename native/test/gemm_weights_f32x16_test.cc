@@ -20,10 +20,10 @@
 #include "cpu/gemm_weights.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
-#include "test/packed_weights_test_support.h"
+#include "test/test_support.h"
 
 using atoma::WeightFormat;
-using namespace packed_test;
+using namespace test_support;
 
 namespace {
 

@@ -17,21 +17,11 @@
 #include "cpu/gemm_weights_kernels.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
+#include "test/test_support.h"
+
+using namespace test_support;
 
 namespace {
-
-int g_failures = 0;
-long g_checks = 0;
-
-void fail(const std::string& what) {
-  if (++g_failures <= 20) std::printf("FAIL: %s\n", what.c_str());
-}
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 // The test's own widening, written differently from the engine's (ldexp, not bit surgery).
 float ref_half(uint16_t h) {
@@ -61,6 +51,7 @@ const char* fmt_name(atoma::WeightFormat f) {
     case atoma::WeightFormat::Bf16: return "bf16";
     case atoma::WeightFormat::Q8_0: return "q8_0";
     case atoma::WeightFormat::Q8_0x128: return "q8_0x128";
+    case atoma::WeightFormat::F32x16: return "f32x16";
   }
   return "?";
 }
@@ -240,17 +231,6 @@ void check_decode_shapes() {
     }
   }
   atoma::set_active_isa(atoma::best_isa());
-}
-
-template <typename F>
-void expect_error(const char* code, F fn, const char* what) {
-  ++g_checks;
-  try {
-    fn();
-    fail(std::string(what) + ": no error");
-  } catch (const atoma::Error& e) {
-    if (e.code != code) fail(std::string(what) + ": got " + e.code + " (" + e.what() + ")");
-  }
 }
 
 void check_errors() {

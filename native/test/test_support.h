@@ -1,22 +1,29 @@
-// What the decode-layout tests (gemm_weights_packed_test.cc for q8_0x128, gemm_weights_f32x16_test.cc
-// for f32x16) share: the failure counter, a seeded generator, activations, the place a mismatch
+// What the native GEMM test programs share (gemm_test, gemm_weights_test and the decode-layout
+// tests): the failure counter, float bits, a seeded generator, activations, the place a mismatch
 // is reported at, and the typed-error check. Header-only: each test is one translation unit.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 #include "core/error.h"
 #include "cpu/isa.h"
 
-namespace packed_test {
+namespace test_support {
 
 inline int g_failures = 0;
 inline long g_checks = 0;
 
 inline void fail(const std::string& what) {
   if (++g_failures <= 20) std::fprintf(stderr, "FAIL: %s\n", what.c_str());
+}
+
+inline uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
 }
 
 // A 64-bit LCG: reproducible inputs without <random>'s implementation-defined distributions.
@@ -52,4 +59,4 @@ void expect_error(const char* code, F f, const char* what) {
   fail(std::string(what) + ": no error");
 }
 
-}  // namespace packed_test
+}  // namespace test_support
