@@ -22,14 +22,12 @@
  * its IPC channel closes (this process died).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { info, type Isa } from '../engine/config.js';
 import { AtomaError, fail } from '../engine/errors.js';
 import { blake3, hashFile } from '../engine/hash.js';
-import { packageRoot } from '../engine/native.js';
 import { initModel } from '../model/init.js';
 import { serveLedger, type LedgerService } from '../protocol/ledger/service.js';
 import { generateSigner, signEvent, type Signer } from '../protocol/signing.js';
@@ -40,6 +38,7 @@ import { BYZANTINE_ROLES } from './byzantine.js';
 import type { FromNode, NodeSetup, Role, ToNode } from './devnet-node.js';
 import type { Assignment } from './executor.js';
 import { ServicePort } from './ledger-port.js';
+import { compiledEntry } from '../engine/compiled-entry.js';
 
 export type { Role };
 export type ByzantineBehavior = 'tamper' | 'copy' | 'silent' | 'mixed';
@@ -103,12 +102,7 @@ export interface DevnetReport {
 }
 
 function nodePath(): string {
-  const sibling = fileURLToPath(new URL('./devnet-node.js', import.meta.url));
-  if (existsSync(sibling)) return sibling;
-  // Running from the TypeScript sources (tests): the compiled entry in dist/.
-  const built = join(packageRoot, 'dist', 'node', 'devnet-node.js');
-  if (!existsSync(built)) fail('ERR_IO', `the devnet node is not built (${built}): run \`npm run build:ts\``);
-  return built;
+  return compiledEntry(import.meta.url, 'node/devnet-node.js', 'the devnet node');
 }
 
 /**

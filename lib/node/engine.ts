@@ -4,14 +4,11 @@
  * protocol's work (EngineOp): an assignment's execution with its trace leaves, and a referee's
  * single-leaf or full re-execution (executor.ts), so none of it blocks the node's main thread.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AtomaError, fail } from '../engine/errors.js';
-import { packageRoot } from '../engine/native.js';
+import { AtomaError } from '../engine/errors.js';
 import type { Assignment } from './executor.js';
 import { isRefusalCode, RefusalError } from './refusal.js';
+import { compiledEntry } from '../engine/compiled-entry.js';
 
 /** A generation request as it crosses the thread boundary (seed as a decimal string). */
 export interface WireRequest {
@@ -56,12 +53,7 @@ type Msg =
   | { type: 'error'; code: string; message: string; fatal?: boolean; refusal?: boolean };
 
 function workerPath(): string {
-  const sibling = fileURLToPath(new URL('./engine-worker.js', import.meta.url));
-  if (existsSync(sibling)) return sibling;
-  // Running from the TypeScript sources (tests): the compiled worker in dist/.
-  const built = join(packageRoot, 'dist', 'node', 'engine-worker.js');
-  if (!existsSync(built)) fail('ERR_IO', `the engine worker is not built (${built}): run \`npm run build:ts\``);
-  return built;
+  return compiledEntry(import.meta.url, 'node/engine-worker.js', 'the engine worker');
 }
 
 export class ModelEngine {

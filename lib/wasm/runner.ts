@@ -5,9 +5,6 @@
  * never as a crash of the node: the network must agree on failures as well as on outputs.
  */
 import type { ResourceLimits } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
 import { AtomaError, fail } from '../engine/errors.js';
 import { blake3 } from '../engine/hash.js';
 import { packageRoot } from '../engine/native.js';
@@ -15,6 +12,7 @@ import { validateModule } from './policy.js';
 import { instrument } from './instrument.js';
 import { prestartWorker, takeWorker } from './spare.js';
 import type { WorkerInput, WorkerOutput } from './worker.js';
+import { compiledEntry } from '../engine/compiled-entry.js';
 
 export interface WasmLoadOptions {
   /** Memory cap in MiB (default 64, at most 4096). */
@@ -63,12 +61,7 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_OUTPUT = 16 << 20;
 
 function workerPath(): string {
-  const sibling = fileURLToPath(new URL('./worker.js', import.meta.url));
-  if (existsSync(sibling)) return sibling;
-  // Running from the TypeScript sources (tests): the compiled worker in dist/.
-  const built = join(packageRoot, 'dist', 'wasm', 'worker.js');
-  if (!existsSync(built)) fail('ERR_IO', `the wasm worker is not built (${built}): run \`npm run build:ts\``);
-  return built;
+  return compiledEntry(import.meta.url, 'wasm/worker.js', 'the wasm worker');
 }
 
 /** The worker's JS heap limits; the guest's linear memory is capped by instrumentation. */
