@@ -6,6 +6,7 @@
 // (or an error's code and message) is a mismatch.
 //
 //   node scripts/cuda-conformance.mjs            compare cpu with cuda (needs a CUDA build + GPU)
+//   node scripts/cuda-conformance.mjs --quick    the same without generation at bench size
 //   node scripts/cuda-conformance.mjs --cpu-only print the cpu digests as JSON (any build), to
 //                                                compare builds or machines with `diff`
 //
@@ -161,6 +162,8 @@ const REQUESTS = [
   { prompt: [1], maxTokens: 6 },
   { prompt: [1, 17, 300, 42, 9, 77, 5], maxTokens: 8, temperature: 0.8, topK: 40, seed: 7 },
   { prompt: Array.from({ length: 33 }, (_, i) => (i * 37 + 3) % 512), maxTokens: 5, temperature: 1.1, topP: 0.9, seed: 99 },
+  // Stops at its first token (every id is a stop token): it leaves the batch while the others go on.
+  { prompt: [4, 8, 15, 16, 23, 42], maxTokens: 9, stopTokens: Array.from({ length: 300 }, (_, i) => i) },
 ];
 const MODELS = [
   { format: 'f32', seed: 11 },
@@ -297,6 +300,51 @@ async function deviceSection() {
   return { section: 'device tensors', cases, mismatches, 'unexpected on cpu': 0, seconds: (Date.now() - t0) / 1000 };
 }
 
+// Generation at bench size, once on each device: the same tokens, outputDigest and traceRoot
+// (a mismatch otherwise), and the tokens/s of prefill and decode. The CUDA side runs with every
+// activation resident on the GPU (lib/model/device-llama.ts); its first call uploads the weights
+// and is timed apart.
+const THROUGHPUT = [
+  { name: '105M f32', opts: { seed: 1, dim: 768, layers: 11, ff: 3072, vocab: 512, heads: 12, kvHeads: 12, context: 1024, format: 'f32' } },
+  { name: '953M q8_0', opts: { seed: 1, dim: 2048, layers: 16, ff: 5632, vocab: 32000, heads: 32, kvHeads: 32, context: 1024, format: 'q8_0' } },
+];
+
+async function throughputSection(dir) {
+  const t0 = Date.now();
+  const rows = [];
+  let mismatches = 0;
+  for (const m of THROUGHPUT) {
+    const path = join(dir, `bench-${m.opts.dim}-${m.opts.format}.gguf`);
+    initModel(path, m.opts);
+    const model = new LlamaModel(ggufWeights(readGguf(path), path), { packedCacheDir: null });
+    const prompt = Array.from({ length: 128 }, (_, i) => (i * 131 + 7) % m.opts.vocab);
+    const req = { prompt, maxTokens: 65, temperature: 0.8, topK: 40, seed: 5 };
+    const results = {};
+    for (const device of ['cpu', 'cuda']) {
+      configure({ device });
+      const u0 = performance.now();
+      generate(model, [{ ...req, maxTokens: 2 }]);   // warm-up (on cuda: the weight upload)
+      const warm = (performance.now() - u0) / 1000;
+      const [r] = generate(model, [req]);
+      results[device] = r;
+      rows.push({ model: m.name, device, 'prefill tok/s': +(prompt.length / r.prefillSeconds).toFixed(1),
+        'decode tok/s': +((req.maxTokens - 1) / r.decodeSeconds).toFixed(1), 'first call s': +warm.toFixed(2) });
+    }
+    const same = ['tokens', 'outputDigest', 'traceRoot'].every((k) => JSON.stringify(results.cpu[k]) === JSON.stringify(results.cuda[k]));
+    if (!same) {
+      mismatches++;
+      console.log(`MISMATCH [generation at bench size] ${m.name}\n  cpu:  ${results.cpu.traceRoot} ${results.cpu.tokens}\n  cuda: ${results.cuda.traceRoot} ${results.cuda.tokens}`);
+    }
+    rmSync(path, { force: true });
+  }
+  configure({ device: 'cpu' });
+  const cpuOf = (name) => rows.find((r) => r.model === name && r.device === 'cpu');
+  for (const r of rows) if (r.device === 'cuda') r['decode vs cpu'] = +(r['decode tok/s'] / cpuOf(r.model)['decode tok/s']).toFixed(2);
+  console.log(`generation at bench size (prompt 128, 64 decode steps, T=0.8 top-k 40; cpu: ${info().isa}, ${info().threads} threads):`);
+  console.table(rows);
+  return { section: 'generation at bench size', cases: THROUGHPUT.length, mismatches, 'unexpected on cpu': 0, seconds: (Date.now() - t0) / 1000 };
+}
+
 // --cpu-only leaves the device alone (cpu unless ATOMA_DEVICE says otherwise), so the digests
 // can come from any build of the addon, including one older than device selection.
 async function runOn(device, fn) {
@@ -351,6 +399,11 @@ async function main() {
     }
     const dt = await deviceSection();
     if (dt) { table.push(dt); bad += dt.mismatches; }
+    if (!process.argv.includes('--quick')) {
+      const tp = await throughputSection(dir);
+      table.push(tp);
+      bad += tp.mismatches;
+    }
     configure({ device: 'cpu' });
     console.table(table);
     console.log(bad === 0 ? 'cuda-conformance: PASS (cpu and cuda give the same bytes)' : `cuda-conformance: FAIL (${bad} mismatches)`);

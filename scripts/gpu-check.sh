@@ -167,9 +167,9 @@ if [ -n "$NODE_BIN" ] && [ -d dist ] && [ -d node_modules/node-gyp-build ] && [ 
     mkdir -p build/Release
     [ -f build/Release/atoma.node ] && mv build/Release/atoma.node build/Release/atoma.node.cpu-backup
     cp "$BUILD/addon/atoma.node" build/Release/atoma.node
-    timeout 300 "$NODE_BIN" scripts/cuda-conformance.mjs > "$OUTDIR/cuda-conformance.log" 2>&1
+    timeout 420 "$NODE_BIN" scripts/cuda-conformance.mjs > "$OUTDIR/cuda-conformance.log" 2>&1
     NODE_RC=$?
-    tail -n 15 "$OUTDIR/cuda-conformance.log"
+    tail -n 40 "$OUTDIR/cuda-conformance.log"
     rm -f build/Release/atoma.node
     [ -f build/Release/atoma.node.cpu-backup ] && mv build/Release/atoma.node.cpu-backup build/Release/atoma.node
   else

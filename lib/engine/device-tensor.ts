@@ -14,8 +14,8 @@ import { checkSampling, type SamplingParams } from '../model/sampler.js';
 
 type F32 = Tensor<'f32'>;
 
-/** The addon's device-tensor surface (present only in CUDA builds: device_tensor.cc). */
-interface NativeDeviceTensor {
+/** @internal a native device tensor handle (device_tensor.cc). */
+export interface NativeDeviceTensor {
   dims(): number[];
   toHost(): Promise<Float32Array>;
   digest(): Buffer;
@@ -23,7 +23,8 @@ interface NativeDeviceTensor {
   free(): void;
   disposed(): boolean;
 }
-interface DeviceAddon {
+/** @internal the addon's device-tensor surface (present only in CUDA builds: device_tensor.cc). */
+export interface DeviceAddon {
   toDevice(data: Float32Array, dims: number[]): Promise<NativeDeviceTensor>;
   dtGemm(a: NativeDeviceTensor, b: NativeDeviceTensor, m: number, n: number, k: number, bIsNK: boolean, bias: NativeDeviceTensor | null, outDims: number[]): NativeDeviceTensor;
   dtBinary(op: number, a: NativeDeviceTensor, b: NativeDeviceTensor): NativeDeviceTensor;
@@ -31,16 +32,27 @@ interface DeviceAddon {
   dtRmsnorm(x: NativeDeviceTensor, w: NativeDeviceTensor, rows: number, n: number, eps: number): NativeDeviceTensor;
   dtSoftmax(x: NativeDeviceTensor, rows: number, n: number): NativeDeviceTensor;
   dtUnary(op: number, x: NativeDeviceTensor): NativeDeviceTensor;
-  dtRope(x: NativeDeviceTensor, tokens: number, heads: number, headDim: number, rotDims: number, positions: Int32Array, theta: number, neox: boolean, freqDivisors: Float32Array | null): NativeDeviceTensor;
-  dtAttention(q: NativeDeviceTensor, nQ: number, nHeads: number, k: NativeDeviceTensor, v: NativeDeviceTensor, nKv: number, nKvHeads: number, headDim: number, positions: Int32Array): NativeDeviceTensor;
+  // devPositions / devDivisors: the same values already on the device (int32 bits for positions),
+  // used instead of uploading them; the host arrays are what the binding checks.
+  dtRope(x: NativeDeviceTensor, tokens: number, heads: number, headDim: number, rotDims: number, positions: Int32Array, theta: number, neox: boolean, freqDivisors: Float32Array | null,
+    devPositions?: NativeDeviceTensor | null, devDivisors?: NativeDeviceTensor | null): NativeDeviceTensor;
+  dtAttention(q: NativeDeviceTensor, nQ: number, nHeads: number, k: NativeDeviceTensor, v: NativeDeviceTensor, nKv: number, nKvHeads: number, headDim: number, positions: Int32Array,
+    devPositions?: NativeDeviceTensor | null, devOffset?: number): NativeDeviceTensor;
   dtArgmax(x: NativeDeviceTensor, rows: number, n: number): Int32Array;
-  dtSample(x: NativeDeviceTensor, n: number, temperature: number, topK: number, topP: number, seed: bigint, step: number): number;
+  dtSample(x: NativeDeviceTensor, n: number, temperature: number, topK: number, topP: number, seed: bigint, step: number, row?: number): number;
+  // The building blocks of the device-resident forward pass (lib/model/device-llama.ts).
+  dtZeros(dims: number[]): NativeDeviceTensor;
+  dtUploadSync(data: Float32Array, dims: number[]): NativeDeviceTensor;
+  dtUploadWeight(w: Uint8Array, format: string, n: number, k: number): NativeDeviceTensor;
+  dtWriteRows(dst: NativeDeviceTensor, dstRow: number, src: NativeDeviceTensor, srcRow: number, rows: number, width: number): void;
+  dtLeafHashRowsInto(x: NativeDeviceTensor, firstRow: number, rows: number, width: number, out: NativeDeviceTensor, slot: number): void;
+  dtReadSync(x: NativeDeviceTensor): Buffer;
 }
 
 const addon = native as unknown as Partial<DeviceAddon>;
 
-/** The device-tensor bindings, or ERR_NO_CUDA saying why they cannot run here. */
-function gpu(): DeviceAddon {
+/** @internal the device-tensor bindings, or ERR_NO_CUDA saying why they cannot run here. */
+export function gpu(): DeviceAddon {
   if (typeof addon.toDevice !== 'function')
     fail('ERR_NO_CUDA', 'device tensors: this addon was built without CUDA (build it with `npm run build:cuda`)');
   return addon as DeviceAddon;

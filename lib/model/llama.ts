@@ -35,7 +35,8 @@ export interface ForwardOptions {
   onLayer?: (segment: number, layer: number, rows: Float32Array) => void;
 }
 
-interface LayerWeights {
+/** One block's weights: norms and biases widened to f32, matrices as stored (or in a decode layout). */
+export interface LayerWeights {
   attnNorm: Float32Array;
   q: MatrixWeight; k: MatrixWeight; v: MatrixWeight; o: MatrixWeight;
   qBias: Float32Array | null; kBias: Float32Array | null; vBias: Float32Array | null;
@@ -129,6 +130,14 @@ export class LlamaModel {
     this.#packedCacheDir = opts.packedCacheDir;
     // At load, not at the first pass: the sidecar is built (or checked) as part of loading.
     if (decodeLayoutPreferred()) this.#pack();
+  }
+
+  /**
+   * @internal The weights in their stored layout, as read by a pass: what the device-resident pass
+   * (device-llama.ts) uploads once. The head is token_embd itself when the embeddings are tied.
+   */
+  get storedWeights(): { layers: readonly LayerWeights[]; out: MatrixWeight; outNorm: Float32Array; ropeDivisors: Float32Array | null } {
+    return { layers: this.#layers, out: this.#out, outNorm: this.#outNorm, ropeDivisors: this.#ropeDiv };
   }
 
   /** Where the decode layout lives, or null while the model reads its stored layout only. */

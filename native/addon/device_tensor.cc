@@ -1,6 +1,7 @@
 #include "device_tensor.h"
 #include "instance.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -9,11 +10,13 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../cpu/gemm_weights.h"
 #include "../cpu/rows.h"
 #include "../cuda/api.h"
 #include "args.h"
 #include "async_work.h"
 #include "device.h"
+#include "weight_args.h"
 
 namespace atoma::addon {
 namespace {
@@ -78,6 +81,8 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   }
 
   const float* data() const { return buf_->as<float>(); }
+  // For the ops that write into an existing tensor (dtWriteRows, dtLeafHashRowsInto).
+  float* mutable_data() { return buf_->as<float>(); }
   const std::vector<int64_t>& dims() const { return dims_; }
   int64_t size() const {
     int64_t n = 1;
@@ -144,7 +149,7 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   }
 
   Napi::Value Free(const Napi::CallbackInfo& info) {
-    buf_.reset();   // cudaFree waits for queued kernels that still read the memory
+    buf_.reset();   // the free is ordered after the queued kernels that still read the memory
     return info.Env().Undefined();
   }
 
@@ -155,7 +160,17 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   std::vector<int64_t> dims_;
 };
 
-Buf alloc_floats(int64_t n) { return std::make_shared<DeviceBuffer>(static_cast<size_t>(n) * sizeof(float)); }
+// Op outputs come from the stream-ordered pool on the shared stream: no allocation or free waits
+// for the device, which a decode step (hundreds of small tensors) would otherwise do each time.
+Buf alloc_floats(int64_t n) {
+  return std::make_shared<DeviceBuffer>(static_cast<size_t>(n) * sizeof(float), shared_stream());
+}
+
+// The DeviceTensor at i, or nullptr when the argument is absent, null or undefined.
+const DeviceTensor* optional_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  return DeviceTensor::arg(info, i, name);
+}
 
 std::vector<int64_t> arg_dims(const Napi::CallbackInfo& info, size_t i) {
   Napi::Env env = info.Env();
@@ -192,7 +207,8 @@ Napi::Value ToDevice(const Napi::CallbackInfo& info) {
     return run_async(
         env, {x.holder},
         [buf, host, n] {
-          *buf = alloc_floats(n);
+          // Not from the pool: the copy runs on its own stream, which is gone when the tensor is freed.
+          *buf = std::make_shared<DeviceBuffer>(static_cast<size_t>(n) * sizeof(float));
           cuda::StreamHandle s;
           cuda::copy_to_device((*buf)->data(), host, static_cast<size_t>(n) * sizeof(float), s.get());
           cuda::synchronize(s.get());
@@ -302,7 +318,7 @@ Napi::Value DtUnary(const Napi::CallbackInfo& info) {
 
 // Host positions copied to the device; the buffer is freed (after the stream drains) by its owner.
 DeviceBuffer upload_positions(const View<int32_t>& pos, int64_t n) {
-  DeviceBuffer d(static_cast<size_t>(n) * sizeof(int32_t));
+  DeviceBuffer d(static_cast<size_t>(n) * sizeof(int32_t), shared_stream());
   cuda::copy_to_device(d.data(), pos.data, d.size(), shared_stream());
   return d;
 }
@@ -328,13 +344,21 @@ Napi::Value DtRope(const Napi::CallbackInfo& info) {
       if (pos.data[t] < 0 || pos.data[t] > (1 << 24))
         throw Error("ERR_RANGE", "rope: position " + num(pos.data[t]) + " of token " + num(t) + " is outside 0..16777216");
     check_rope_divisors(div.data, rot / 2);
+    // A pass that already holds the positions and divisors on the device passes them too (the
+    // host copies above are still what is checked): a pageable upload would wait for the stream.
+    const DeviceTensor* dev_pos = optional_arg(info, 9, "devPositions");
+    const DeviceTensor* dev_div = optional_arg(info, 10, "devDivisors");
+    if (dev_pos && dev_pos->size() < tokens) throw_error(env, "ERR_SHAPE", "devPositions holds fewer than tokens values");
+    if (dev_div && dev_div->size() < rot / 2) throw_error(env, "ERR_SHAPE", "devDivisors holds fewer than rotDims / 2 values");
     Buf y = alloc_floats(total);
     cuda::copy_device(y->data(), x->data(), static_cast<size_t>(total) * sizeof(float), shared_stream());
-    DeviceBuffer dp = upload_positions(pos, tokens);
-    DeviceBuffer dd(div.data && rot > 0 ? static_cast<size_t>(rot / 2) * sizeof(float) : 0);
-    if (div.data && rot > 0) cuda::copy_to_device(dd.data(), div.data, dd.size(), shared_stream());
-    cuda::rope(y->as<float>(), tokens, heads, dim, rot, dp.as<int32_t>(), theta, neox,
-               div.data && rot > 0 ? dd.as<float>() : nullptr, shared_stream());
+    DeviceBuffer dp = dev_pos ? DeviceBuffer() : upload_positions(pos, tokens);
+    const bool scaled = div.data && rot > 0;
+    DeviceBuffer dd(scaled && !dev_div ? static_cast<size_t>(rot / 2) * sizeof(float) : 0, shared_stream());
+    if (scaled && !dev_div) cuda::copy_to_device(dd.data(), div.data, dd.size(), shared_stream());
+    const int32_t* positions = dev_pos ? reinterpret_cast<const int32_t*>(dev_pos->data()) : dp.as<int32_t>();
+    const float* divisors = !scaled ? nullptr : dev_div ? dev_div->data() : dd.as<float>();
+    cuda::rope(y->as<float>(), tokens, heads, dim, rot, positions, theta, neox, divisors, shared_stream());
     return DeviceTensor::make(env, y, x->dims());
   });
 }
@@ -352,8 +376,9 @@ Napi::Value DtAttention(const Napi::CallbackInfo& info) {
     int64_t q_len = checked_mul(env, checked_mul(env, nq, nh, "q"), hd, "q");
     int64_t kv_len = checked_mul(env, checked_mul(env, nkv, nkvh, "k"), hd, "k");
     q->require_size(env, q_len, "q");
-    k->require_size(env, kv_len, "k");
-    v->require_size(env, kv_len, "v");
+    // k and v may be a KV cache with room for more positions: the first n_kv rows are read.
+    if (k->size() < kv_len || v->size() < kv_len || k->size() != v->size())
+      throw_error(env, "ERR_SHAPE", "k and v must be equal in size and hold at least " + num(kv_len) + " elements (n_kv x n_kv_heads x head_dim)");
     // The CPU's checks (native/cpu/attention.cc): the device kernel would clamp a bad position.
     if (nkvh == 0 || nh % nkvh != 0)
       throw Error("ERR_SHAPE", "attention: n_heads (" + num(nh) + ") must be a multiple of n_kv_heads (" + num(nkvh) + ")");
@@ -361,10 +386,14 @@ Napi::Value DtAttention(const Napi::CallbackInfo& info) {
       if (pos.data[i] < 0 || pos.data[i] >= nkv)
         throw Error("ERR_RANGE", "attention: query " + num(i) + " has position " + num(pos.data[i]) + ", outside the " +
                                      num(nkv) + " keys [0, " + num(nkv) + ")");
+    // As in dtRope: positions already on the device (int32 bits), from row devOffset on.
+    const DeviceTensor* dev_pos = optional_arg(info, 9, "devPositions");
+    const int64_t dev_off = dev_pos && info.Length() > 10 ? arg_size(info, 10, "devOffset") : 0;
+    if (dev_pos && dev_pos->size() < dev_off + nq) throw_error(env, "ERR_SHAPE", "devPositions holds fewer than devOffset + nQ values");
     Buf y = alloc_floats(q_len);
-    DeviceBuffer dp = upload_positions(pos, nq);
-    cuda::attention(q->data(), nq, nh, k->data(), v->data(), nkv, nkvh, hd, dp.as<int32_t>(), y->as<float>(),
-                    shared_stream());
+    DeviceBuffer dp = dev_pos ? DeviceBuffer() : upload_positions(pos, nq);
+    const int32_t* positions = dev_pos ? reinterpret_cast<const int32_t*>(dev_pos->data()) + dev_off : dp.as<int32_t>();
+    cuda::attention(q->data(), nq, nh, k->data(), v->data(), nkv, nkvh, hd, positions, y->as<float>(), shared_stream());
     return DeviceTensor::make(env, y, q->dims());
   });
 }
@@ -381,7 +410,7 @@ Napi::Value DtArgmax(const Napi::CallbackInfo& info) {
       throw Error("ERR_SHAPE", "argmax_rows: row length " + num(n) + " does not fit an int32 index");
     Napi::Int32Array out = Napi::Int32Array::New(env, static_cast<size_t>(rows));
     if (rows == 0) return out;
-    DeviceBuffer d(static_cast<size_t>(rows) * sizeof(int32_t));
+    DeviceBuffer d(static_cast<size_t>(rows) * sizeof(int32_t), shared_stream());
     cuda::argmax_rows(x->data(), rows, n, d.as<int32_t>(), shared_stream());
     cuda::copy_to_host(out.Data(), d.data(), d.size(), shared_stream());
     cuda::synchronize(shared_stream());
@@ -402,14 +431,137 @@ Napi::Value DtSample(const Napi::CallbackInfo& info) {
     const double top_p = arg_number(info, 4, "topP");
     const uint64_t seed = arg_u64(info, 5, "seed");
     const uint64_t step = arg_u64(info, 6, "step");
-    x->require_size(env, n, "logits");
+    const int64_t row = info.Length() > 7 ? arg_size(info, 7, "row") : 0;   // a row of [rows, n] logits
+    if (checked_mul(env, row + 1, n, "logits") > x->size())
+      throw_error(env, "ERR_SHAPE", "logits hold " + num(x->size()) + " elements, fewer than row " + num(row) + " of " + num(n));
     if (!std::isfinite(temperature) || temperature < 0 || !(top_p > 0 && top_p <= 1))
       throw Error("ERR_ARGUMENT", "sample: temperature must be finite >= 0 and topP in (0, 1]");
     if (n > std::numeric_limits<int32_t>::max())
       throw Error("ERR_SHAPE", "sample: row length " + num(n) + " does not fit an int32 token id");
-    const int64_t token = n == 0 ? -1 : cuda::sample(x->data(), n, temperature, top_k, top_p, seed, step, shared_stream());
+    const int64_t token = n == 0 ? -1 : cuda::sample(x->data() + row * n, n, temperature, top_k, top_p, seed, step, shared_stream());
     if (token < 0) throw Error("ERR_RANGE", "every logit is NaN");
     return Napi::Number::New(env, static_cast<double>(token));
+  });
+}
+
+// ---- Building blocks of a device-resident forward pass (lib/model/device-llama.ts) ----------
+
+// dtZeros(dims) -> a DeviceTensor of zeros (a KV cache, a digest buffer).
+Napi::Value DtZeros(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    require_cuda();
+    std::vector<int64_t> dims = arg_dims(info, 0);
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    Buf y = alloc_floats(n);
+    cuda::memset_zero(y->data(), static_cast<size_t>(n) * sizeof(float), shared_stream());
+    return DeviceTensor::make(env, y, dims);
+  });
+}
+
+// dtUploadSync(data: Float32Array, dims) -> DeviceTensor, copied before it returns (the caller may
+// reuse the array at once). For a pass's small inputs, queued behind the work before it.
+Napi::Value DtUploadSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    require_cuda();
+    std::vector<int64_t> dims = arg_dims(info, 1);
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    auto x = arg_array<float>(info, 0, napi_float32_array, n, "data");
+    if (x.length != n)
+      throw_error(env, "ERR_SHAPE", "data has " + num(x.length) + " elements but the shape needs " + num(n));
+    Buf y = alloc_floats(n);
+    cuda::copy_to_device(y->data(), x.data, static_cast<size_t>(n) * sizeof(float), shared_stream());
+    cuda::synchronize(shared_stream());
+    return DeviceTensor::make(env, y, dims);
+  });
+}
+
+// dtUploadWeight(W: bytes, format, N, K) -> [N, K] f32 on the device: the exact widening of a
+// stored weight (the canonical value of every format), made on the host a slice at a time, so
+// the host never holds more than one slice of f32 beside the mapped file.
+Napi::Value DtUploadWeight(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    require_cuda();
+    const std::string fmt_name = arg_string(info, 1, "format");
+    const int64_t N = arg_size(info, 2, "N"), K = arg_size(info, 3, "K");
+    const WeightLayout layout = weight_layout(env, fmt_name, K);
+    if (layout.format != WeightFormat::F32 && layout.format != WeightFormat::F16 && layout.format != WeightFormat::Bf16 &&
+        layout.format != WeightFormat::Q8_0)
+      throw_error(env, "ERR_ARGUMENT", "dtUploadWeight: the stored formats only (f32, f16, bf16, q8_0), got " + fmt_name);
+    auto W = arg_bytes(info, 0, "W");
+    check_weight_bytes(env, W, layout, fmt_name, N, K, "W");
+    Buf y = alloc_floats(checked_mul(env, N, K, "W"));
+    const int64_t slice_rows = K > 0 ? std::max<int64_t>(1, (int64_t{16} << 20) / (K * 4)) : N;
+    std::vector<float> host(static_cast<size_t>(std::min(N, slice_rows) * K));
+    for (int64_t r = 0; r < N && K > 0; r += slice_rows) {
+      const int64_t rows = std::min(slice_rows, N - r);
+      dequantize_weights(layout.format, W.data + r * layout.row_bytes, rows, K, host.data());
+      cuda::copy_to_device(y->as<float>() + r * K, host.data(), static_cast<size_t>(rows * K) * sizeof(float), shared_stream());
+      cuda::synchronize(shared_stream());   // the slice buffer is reused next
+    }
+    return DeviceTensor::make(env, y, {N, K});
+  });
+}
+
+// A row range [first, first + rows) of a tensor read as [total rows, width], checked.
+void check_rows(Napi::Env env, const DeviceTensor* t, int64_t first, int64_t rows, int64_t width, const char* name) {
+  const int64_t end = first + rows;
+  if (width == 0 || end < first || checked_mul(env, end, width, name) > t->size())
+    throw_error(env, "ERR_RANGE", std::string(name) + ": rows " + num(first) + ".." + num(end) + " of width " + num(width) +
+                                      " are outside its " + num(t->size()) + " elements");
+}
+
+// dtWriteRows(dst, dstRow, src, srcRow, rows, width): dst's rows [dstRow, +rows) become src's rows
+// [srcRow, +rows), in place and in queue order (a KV cache append, a row gather).
+Napi::Value DtWriteRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    DeviceTensor* dst = DeviceTensor::arg(info, 0, "dst");
+    const int64_t dst_row = arg_size(info, 1, "dstRow");
+    DeviceTensor* src = DeviceTensor::arg(info, 2, "src");
+    const int64_t src_row = arg_size(info, 3, "srcRow"), rows = arg_size(info, 4, "rows"), width = arg_size(info, 5, "width");
+    check_rows(env, dst, dst_row, rows, width, "dst");
+    check_rows(env, src, src_row, rows, width, "src");
+    if (dst == src && dst_row != src_row) throw_error(env, "ERR_ALIAS", "dtWriteRows: dst and src are the same tensor");
+    cuda::copy_device(dst->mutable_data() + dst_row * width, src->data() + src_row * width,
+                      static_cast<size_t>(rows * width) * sizeof(float), shared_stream());
+    return env.Undefined();
+  });
+}
+
+// dtLeafHashRowsInto(x, firstRow, rows, width, out, slot): queues the trace leaf of x's rows
+// [firstRow, +rows) as an f32 tensor [rows, width] into bytes [32 slot, 32 slot + 32) of out.
+// Nothing waits: the step reads all its leaves back at once (dtReadSync).
+Napi::Value DtLeafHashRowsInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    DeviceTensor* x = DeviceTensor::arg(info, 0, "x");
+    const int64_t first = arg_size(info, 1, "firstRow"), rows = arg_size(info, 2, "rows"), width = arg_size(info, 3, "width");
+    DeviceTensor* out = DeviceTensor::arg(info, 4, "out");
+    const int64_t slot = arg_size(info, 5, "slot");
+    check_rows(env, x, first, rows, width, "x");
+    check_rows(env, out, slot, 1, 8, "out");   // 8 floats hold one 32-byte digest
+    cuda::merkle_leaf_f32_into(x->data() + first * width, {static_cast<uint64_t>(rows), static_cast<uint64_t>(width)},
+                               out->mutable_data() + slot * 8, shared_stream());
+    return env.Undefined();
+  });
+}
+
+// dtReadSync(x) -> Buffer of x's bytes, once every op queued before it has run. For small results
+// (a step's leaf digests); toHost() is the asynchronous copy for anything large.
+Napi::Value DtReadSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    DeviceTensor* x = DeviceTensor::arg(info, 0, "x");
+    const size_t bytes = static_cast<size_t>(x->size()) * sizeof(float);
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bytes);
+    cuda::copy_to_host(out.Data(), x->data(), bytes, shared_stream());
+    cuda::synchronize(shared_stream());
+    return out;
   });
 }
 
@@ -430,6 +582,12 @@ void register_device_tensors(Napi::Env env, Napi::Object exports) {
   exports.Set("dtAttention", Napi::Function::New(env, DtAttention));
   exports.Set("dtArgmax", Napi::Function::New(env, DtArgmax));
   exports.Set("dtSample", Napi::Function::New(env, DtSample));
+  exports.Set("dtZeros", Napi::Function::New(env, DtZeros));
+  exports.Set("dtUploadSync", Napi::Function::New(env, DtUploadSync));
+  exports.Set("dtUploadWeight", Napi::Function::New(env, DtUploadWeight));
+  exports.Set("dtWriteRows", Napi::Function::New(env, DtWriteRows));
+  exports.Set("dtLeafHashRowsInto", Napi::Function::New(env, DtLeafHashRowsInto));
+  exports.Set("dtReadSync", Napi::Function::New(env, DtReadSync));
 }
 
 }  // namespace atoma::addon

@@ -9,6 +9,7 @@
 
 #include "../cpu/gemm_weights.h"
 #include "args.h"
+#include "weight_args.h"
 #include "async_work.h"
 #include "bindings.h"
 #include "device.h"
@@ -17,15 +18,8 @@
 #endif
 
 namespace atoma::addon {
-namespace {
 
-// The format named `name` and the bytes of one stored row of K values in it; the kernel's own
-// checks (unknown format, a K the format cannot hold) become typed JS errors.
-struct WeightLayout {
-  WeightFormat format;
-  int64_t row_bytes;
-};
-
+// The kernel's own checks (unknown format, a K the format cannot hold) become typed JS errors.
 WeightLayout weight_layout(Napi::Env env, const std::string& name, int64_t K) {
   try {
     const WeightFormat f = parse_weight_format(name.c_str());
@@ -35,8 +29,6 @@ WeightLayout weight_layout(Napi::Env env, const std::string& name, int64_t K) {
   }
 }
 
-// A weight argument must hold exactly the stored rows of an [N, K] weight: its own error code, so
-// a truncated or mislabelled tensor is named before any pointer reaches a kernel.
 void check_weight_bytes(Napi::Env env, const View<uint8_t>& W, const WeightLayout& l, const std::string& format_name,
                         int64_t N, int64_t K, const std::string& label) {
   const int64_t need = checked_mul(env, weight_stored_rows(l.format, N), l.row_bytes, "W");
@@ -45,6 +37,8 @@ void check_weight_bytes(Napi::Env env, const View<uint8_t>& W, const WeightLayou
                 label + ": " + std::to_string(N) + " rows of " + std::to_string(K) + " " + format_name + " weights are " +
                     std::to_string(need) + " bytes, got " + std::to_string(W.length));
 }
+
+namespace {
 
 // gemmWeights(A, W, format, C, M, N, K, bias | null, async): C[M, N] = A[M, K] x W^T (+ bias),
 // W the stored bytes of an [N, K] weight in `format` ("f32" | "f16" | "bf16" | "q8_0" | "q8_0x128" | "f32x16").

@@ -42,6 +42,9 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t bytes);
+  // Stream-ordered (the device's memory pool): allocated and later freed in `ordered_on`'s queue
+  // order, so neither waits for the device; every user must queue its work on that stream.
+  DeviceBuffer(size_t bytes, Stream ordered_on);
   ~DeviceBuffer();
   DeviceBuffer(DeviceBuffer&& o) noexcept;
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
@@ -56,6 +59,8 @@ class DeviceBuffer {
  private:
   void* p_ = nullptr;
   size_t n_ = 0;
+  Stream ordered_on_ = nullptr;
+  bool pooled_ = false;
 };
 
 void copy_to_device(void* dst, const void* host_src, size_t bytes, Stream stream = nullptr);
@@ -129,6 +134,12 @@ Digest blake3(const void* data, size_t len, Stream stream = nullptr);
 // The Merkle leaf hash of that same encoding, BLAKE3(0x00 || encoding) (a trace leaf), on the
 // device; waits for the stream. Rank <= 32.
 Digest merkle_leaf_f32(const float* data, const std::vector<uint64_t>& dims, Stream stream = nullptr);
+
+// The same leaf hash, queued: its 32 bytes are written to device memory at device_out (4-byte
+// aligned) once the stream reaches it, and nothing waits. A generation step queues every layer's
+// leaf and copies them back with its token, in one transfer.
+void merkle_leaf_f32_into(const float* data, const std::vector<uint64_t>& dims, void* device_out,
+                          Stream stream = nullptr);
 
 // ---- Sampling (docs/canonical-arithmetic.md "Sampling") -------------------------------------
 // The canonical token of one row of n logits in device memory, as lib/model/sampler.ts sample()

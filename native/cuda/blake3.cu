@@ -14,8 +14,9 @@ namespace {
 
 using namespace b3;
 
+// Queues the hash of src; its 8 words land at device_out (the digest's bytes, little-endian).
 template <class Src>
-Digest run(const Src& src, uint64_t len, cudaStream_t s) {
+void run_into(const Src& src, uint64_t len, uint32_t* device_out, cudaStream_t s) {
   const uint64_t n_chunks = chunk_count(len);
   uint64_t n = (n_chunks + kGroup - 1) / kGroup;
   detail::require(n <= 0x7FFFFFFFu, "blake3: input too large");
@@ -34,8 +35,16 @@ Digest run(const Src& src, uint64_t len, cudaStream_t s) {
     nxt = t;
     n = m;
   }
+  detail::check(cudaMemcpyAsync(device_out, cur, 8 * sizeof(uint32_t), cudaMemcpyDeviceToDevice, s),
+                "cudaMemcpyAsync(digest)");
+}
+
+template <class Src>
+Digest run(const Src& src, uint64_t len, cudaStream_t s) {
+  detail::Scratch out(8 * sizeof(uint32_t), s);
+  run_into(src, len, out.as<uint32_t>(), s);
   uint32_t words[8];
-  detail::check(cudaMemcpyAsync(words, cur, sizeof(words), cudaMemcpyDeviceToHost, s),
+  detail::check(cudaMemcpyAsync(words, out.as<uint32_t>(), sizeof(words), cudaMemcpyDeviceToHost, s),
                 "cudaMemcpyAsync(digest)");
   detail::check(cudaStreamSynchronize(s), "cudaStreamSynchronize(digest)");
   Digest d;
@@ -73,6 +82,13 @@ Digest merkle_leaf_f32(const float* data, const std::vector<uint64_t>& dims, Str
   LeafSource src;
   const uint64_t len = encode_header(src.enc, data, dims);
   return run(src, len + 1, stream);
+}
+
+void merkle_leaf_f32_into(const float* data, const std::vector<uint64_t>& dims, void* device_out, Stream stream) {
+  detail::require((reinterpret_cast<uintptr_t>(device_out) & 3) == 0, "merkle_leaf_f32_into: output not 4-byte aligned");
+  LeafSource src;
+  const uint64_t len = encode_header(src.enc, data, dims);
+  run_into(src, len + 1, static_cast<uint32_t*>(device_out), stream);
 }
 
 }  // namespace atoma::cuda

@@ -69,8 +69,30 @@ StreamHandle::~StreamHandle() {
 DeviceBuffer::DeviceBuffer(size_t bytes) : n_(bytes) {
   if (bytes) check(cudaMalloc(&p_, bytes), "cudaMalloc");
 }
+// The pool would hand freed memory back to the driver at every synchronisation, and a decode step
+// synchronises once per token: keeping up to 1 GiB of freed blocks makes the next step's
+// allocations pool hits. Set once, for the device current at the first pooled allocation.
+static void keep_pool_warm() {
+  static const bool done = [] {
+    int d = 0;
+    cudaMemPool_t pool;
+    if (cudaGetDevice(&d) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, d) == cudaSuccess) {
+      uint64_t keep = uint64_t{1} << 30;
+      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+    }
+    cudaGetLastError();
+    return true;
+  }();
+  (void)done;
+}
+
+DeviceBuffer::DeviceBuffer(size_t bytes, Stream ordered_on) : n_(bytes), ordered_on_(ordered_on), pooled_(true) {
+  keep_pool_warm();
+  if (bytes) check(cudaMallocAsync(&p_, bytes, ordered_on), "cudaMallocAsync");
+}
 DeviceBuffer::~DeviceBuffer() { reset(); }
-DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), n_(o.n_) {
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept
+    : p_(o.p_), n_(o.n_), ordered_on_(o.ordered_on_), pooled_(o.pooled_) {
   o.p_ = nullptr;
   o.n_ = 0;
 }
@@ -79,11 +101,15 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
     reset();
     std::swap(p_, o.p_);
     std::swap(n_, o.n_);
+    std::swap(ordered_on_, o.ordered_on_);
+    std::swap(pooled_, o.pooled_);
   }
   return *this;
 }
 void DeviceBuffer::reset() {
-  if (p_) cudaFree(p_);  // an error here (e.g. a dead context) cannot be reported from a dtor
+  // An error here (e.g. a dead context) cannot be reported from a destructor. cudaFree waits for
+  // the whole device; cudaFreeAsync only orders the free after the stream's queued work.
+  if (p_) pooled_ ? cudaFreeAsync(p_, ordered_on_) : cudaFree(p_);
   p_ = nullptr;
   n_ = 0;
 }

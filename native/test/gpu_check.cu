@@ -840,6 +840,14 @@ static void check_leaves() {
         const cu::Digest h = ref::leaf(x.data(), dims);
         const cu::Digest g = cu::merkle_leaf_f32(d.as<float>(), dims);
         record("trace-leaf", name, h == g, "cpu " + hex(h) + " gpu " + hex(g));
+        // Queued into slot 2 of a stream-ordered digest buffer, as a generation step does.
+        cu::StreamHandle s;
+        cu::DeviceBuffer slots(4 * 32, s.get());
+        cu::merkle_leaf_f32_into(d.as<float>(), dims, slots.as<uint8_t>() + 64, s.get());
+        cu::Digest q;
+        cu::copy_to_host(q.data(), slots.as<uint8_t>() + 64, 32, s.get());
+        cu::synchronize(s.get());
+        record("trace-leaf", name + " queued", h == q, "cpu " + hex(h) + " gpu " + hex(q));
       });
     }
   guarded("trace-leaf", "scalar (rank 0)", [&] {

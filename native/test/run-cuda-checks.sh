@@ -16,6 +16,17 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
     { tail -30 "$out/cmake-configure.log"; exit 1; }
   cmake --build "$out/cmake" -j "$(nproc)" > "$out/cmake-build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/cmake-build.log" | head -60; exit 1; }
   echo "compiled: $(node -p "require('./native/sources.json').cuda.join(' ')") native/test/gpu_check.cu"
+  # The addon as `npm run build:cuda` makes it (its CUDA-only bindings included), for sm_90 only:
+  # it must compile, link and load here, where it finds no GPU and says so.
+  echo "== CUDA addon build (sm_90)"
+  napi_inc=$(node -p "require('node-api-headers').include_dir")
+  cmake -S . -B "$out/addon" -DATOMA_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_bin" -DATOMA_CUDA_ARCHS=90-real \
+    -DCMAKE_JS_VERSION=plain "-DCMAKE_JS_INC=$napi_inc" -DCMAKE_JS_SRC= -DCMAKE_JS_LIB= > "$out/addon-configure.log" 2>&1 ||
+    { tail -30 "$out/addon-configure.log"; exit 1; }
+  cmake --build "$out/addon" -j "$(nproc)" > "$out/addon-build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/addon-build.log" | head -60; exit 1; }
+  node -e "const a = require(process.argv[1]); const i = a.info();
+    if (!i.cudaBuilt || typeof a.dtUploadWeight !== 'function') throw new Error('the CUDA addon lacks its CUDA bindings');
+    console.log('loaded: cudaBuilt', i.cudaBuilt, 'GPU available', i.cudaAvailable)" "$(cd "$out/addon" && pwd)/atoma.node"
 else
   echo "== nvcc not found: CUDA compile check skipped"
 fi
