@@ -13,6 +13,7 @@
  */
 import { fail } from '../engine/errors.js';
 import { gpu, type DeviceAddon, type NativeDeviceTensor } from '../engine/device-tensor.js';
+import { grownCapacity } from './kv-cache.js';
 import type { LlamaModel } from './llama.js';
 import type { MatrixWeight } from './linear.js';
 import type { LlamaConfig } from './types.js';
@@ -42,12 +43,8 @@ export class DeviceKvCache {
 
   /** Makes room for n more positions (doubling; generate sizes its caches exactly, so never). */
   reserve(n: number): void {
-    const need = this.#length + n;
-    if (need > this.maxPositions) fail('ERR_RANGE', `the context would hold ${need} positions, the model allows ${this.maxPositions}`);
-    if (need <= this.#capacity) return;
-    let cap = this.#capacity;
-    while (cap < need) cap *= 2;
-    cap = Math.min(cap, this.maxPositions);
+    const cap = grownCapacity(this.#length + n, this.#capacity, this.maxPositions);
+    if (cap === this.#capacity) return;
     const g = gpu();
     const grow = (old: H): H => {
       const t = g.dtZeros([cap, this.rowWidth]);

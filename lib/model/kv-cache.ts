@@ -6,6 +6,18 @@
  */
 import { fail } from '../engine/errors.js';
 
+/**
+ * The capacity a cache needs to hold `need` positions: its current one when that suffices, else
+ * doubled until it does (appends amortised O(1)), never past the model's context (ERR_RANGE).
+ */
+export function grownCapacity(need: number, capacity: number, maxPositions: number): number {
+  if (need > maxPositions) fail('ERR_RANGE', `the context would hold ${need} positions, the model allows ${maxPositions}`);
+  if (need <= capacity) return capacity;
+  let cap = capacity;
+  while (cap < need) cap *= 2;
+  return Math.min(cap, maxPositions);
+}
+
 export class KvCache {
   readonly rowWidth: number;
   #k: Float32Array[];
@@ -36,12 +48,8 @@ export class KvCache {
 
   /** Makes room for `n` more positions (doubling, so appends are amortised O(1)). */
   reserve(n: number): void {
-    const need = this.#length + n;
-    if (need > this.maxPositions) fail('ERR_RANGE', `the context would hold ${need} positions, the model allows ${this.maxPositions}`);
-    if (need <= this.#capacity) return;
-    let cap = this.#capacity;
-    while (cap < need) cap *= 2;
-    cap = Math.min(cap, this.maxPositions);
+    const cap = grownCapacity(this.#length + n, this.#capacity, this.maxPositions);
+    if (cap === this.#capacity) return;
     const grow = (a: Float32Array) => {
       const b = new Float32Array(cap * this.rowWidth);
       b.set(a.subarray(0, this.#length * this.rowWidth));

@@ -190,22 +190,40 @@ std::vector<int64_t> arg_dims(const Napi::CallbackInfo& info, size_t i) {
   return dims;
 }
 
+int64_t element_count(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;   // arg_dims has checked the product
+  return n;
+}
+
+// An upload's arguments (data: Float32Array, dims): the data must hold exactly the shape.
+struct Upload {
+  std::vector<int64_t> dims;
+  int64_t n;
+  View<float> data;
+};
+Upload arg_upload(const Napi::CallbackInfo& info) {
+  Upload u{arg_dims(info, 1), 0, {}};
+  u.n = element_count(u.dims);
+  u.data = arg_array<float>(info, 0, napi_float32_array, u.n, "data");
+  if (u.data.length != u.n)
+    throw_error(info.Env(), "ERR_SHAPE", "data has " + num(u.data.length) + " elements but the shape needs " + num(u.n));
+  return u;
+}
+
 // toDevice(data: Float32Array, dims) -> Promise<DeviceTensor>: copied on its own stream, so an
 // upload never waits behind queued kernels; resolved once the bytes are on the device.
 Napi::Value ToDevice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     require_cuda();
-    std::vector<int64_t> dims = arg_dims(info, 1);
-    int64_t n = 1;
-    for (int64_t d : dims) n *= d;
-    auto x = arg_array<float>(info, 0, napi_float32_array, n, "data");
-    if (x.length != n)
-      throw_error(env, "ERR_SHAPE", "data has " + num(x.length) + " elements but the shape needs " + num(n));
+    const Upload up = arg_upload(info);
+    const int64_t n = up.n;
     auto buf = std::make_shared<Buf>();
-    const float* host = x.data;
+    const float* host = up.data.data;
+    const std::vector<int64_t> dims = up.dims;
     return run_async(
-        env, {x.holder},
+        env, {up.data.holder},
         [buf, host, n] {
           // Not from the pool: the copy runs on its own stream, which is gone when the tensor is freed.
           *buf = std::make_shared<DeviceBuffer>(static_cast<size_t>(n) * sizeof(float));
@@ -452,8 +470,7 @@ Napi::Value DtZeros(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     require_cuda();
     std::vector<int64_t> dims = arg_dims(info, 0);
-    int64_t n = 1;
-    for (int64_t d : dims) n *= d;
+    const int64_t n = element_count(dims);
     Buf y = alloc_floats(n);
     cuda::memset_zero(y->data(), static_cast<size_t>(n) * sizeof(float), shared_stream());
     return DeviceTensor::make(env, y, dims);
@@ -466,16 +483,11 @@ Napi::Value DtUploadSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     require_cuda();
-    std::vector<int64_t> dims = arg_dims(info, 1);
-    int64_t n = 1;
-    for (int64_t d : dims) n *= d;
-    auto x = arg_array<float>(info, 0, napi_float32_array, n, "data");
-    if (x.length != n)
-      throw_error(env, "ERR_SHAPE", "data has " + num(x.length) + " elements but the shape needs " + num(n));
-    Buf y = alloc_floats(n);
-    cuda::copy_to_device(y->data(), x.data, static_cast<size_t>(n) * sizeof(float), shared_stream());
+    const Upload up = arg_upload(info);
+    Buf y = alloc_floats(up.n);
+    cuda::copy_to_device(y->data(), up.data.data, static_cast<size_t>(up.n) * sizeof(float), shared_stream());
     cuda::synchronize(shared_stream());
-    return DeviceTensor::make(env, y, dims);
+    return DeviceTensor::make(env, y, up.dims);
   });
 }
 
