@@ -10,7 +10,7 @@ import { native } from '../engine/native.js';
 import { Tensor } from '../engine/tensor.js';
 import { DeviceLlama, type DeviceKvCache } from './device-llama.js';
 import type { KvCache } from './kv-cache.js';
-import type { LlamaModel, Segment } from './llama.js';
+import type { LlamaModel } from './llama.js';
 import { checkSampling, sample, type SamplingParams } from './sampler.js';
 import { LeafHasher, leafHash, traceRoot } from './trace.js';
 
@@ -79,7 +79,7 @@ function hostRunner(model: LlamaModel): PassRunner<KvCache> {
   return {
     newCache: (r) => model.newCache(r.prompt.length + r.maxTokens - 1),
     run(batch, segs, completes) {
-      const logits = model.forward(segs as Segment[], {
+      const logits = model.forward(segs, {
         onLayer: (i, layer, rows) => {
           const r = batch[i];
           if (r.fed < r.req.prompt.length) {
@@ -111,7 +111,11 @@ function hostRunner(model: LlamaModel): PassRunner<KvCache> {
 function deviceRunner(model: LlamaModel): PassRunner<DeviceKvCache> {
   const dm = DeviceLlama.of(model), g = gpu();
   const L = model.config.blockCount, D = model.config.embeddingLength, V = model.config.vocabSize;
-  const prompts = new Map<DeviceKvCache, NativeDeviceTensor[]>();
+  const prompts = new Map<DeviceKvCache, NativeDeviceTensor[]>();   // per chunk-prefilling request, its rows per layer
+  const dropPrompt = (cache: DeviceKvCache): void => {
+    for (const t of prompts.get(cache) ?? []) t.free();
+    prompts.delete(cache);
+  };
   return {
     newCache: (r) => dm.newCache(r.prompt.length + r.maxTokens - 1),
     run(batch, segs, completes) {
@@ -144,8 +148,7 @@ function deviceRunner(model: LlamaModel): PassRunner<DeviceKvCache> {
         batch.forEach((r, i) => {
           if (!completes[i]) return;
           for (let l = 0; l < L; l++) r.leaves.push(Buffer.from(bytes.subarray((base[i] + l) * 32, (base[i] + l + 1) * 32)));
-          for (const t of prompts.get(r.cache) ?? []) t.free();
-          prompts.delete(r.cache);
+          dropPrompt(r.cache);
         });
         return tokens;
       } finally {
@@ -154,8 +157,7 @@ function deviceRunner(model: LlamaModel): PassRunner<DeviceKvCache> {
       }
     },
     finish: (r) => {
-      for (const t of prompts.get(r.cache) ?? []) t.free();
-      prompts.delete(r.cache);
+      dropPrompt(r.cache);
       r.cache.dispose();
     },
   };

@@ -38,6 +38,12 @@ void require_cuda() {
     throw Error("ERR_NO_CUDA", "device tensors: no usable CUDA GPU found (no device, or no driver)");
 }
 
+int64_t element_count(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;   // arg_dims has checked the product
+  return n;
+}
+
 class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -84,11 +90,7 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   // For the ops that write into an existing tensor (dtWriteRows, dtLeafHashRowsInto).
   float* mutable_data() { return buf_->as<float>(); }
   const std::vector<int64_t>& dims() const { return dims_; }
-  int64_t size() const {
-    int64_t n = 1;
-    for (int64_t d : dims_) n *= d;
-    return n;
-  }
+  int64_t size() const { return element_count(dims_); }
   void require_size(Napi::Env env, int64_t want, const char* name) const {
     if (size() != want)
       throw_error(env, "ERR_SHAPE", std::string(name) + " has " + num(size()) + " elements but the shape needs " + num(want));
@@ -190,12 +192,6 @@ std::vector<int64_t> arg_dims(const Napi::CallbackInfo& info, size_t i) {
   return dims;
 }
 
-int64_t element_count(const std::vector<int64_t>& dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;   // arg_dims has checked the product
-  return n;
-}
-
 // An upload's arguments (data: Float32Array, dims): the data must hold exactly the shape.
 struct Upload {
   std::vector<int64_t> dims;
@@ -243,7 +239,7 @@ Napi::Value DtGemm(const Napi::CallbackInfo& info) {
     DeviceTensor* b = DeviceTensor::arg(info, 1, "b");
     int64_t M = arg_size(info, 2, "M"), N = arg_size(info, 3, "N"), K = arg_size(info, 4, "K");
     bool nk = arg_bool(info, 5, "bIsNK");
-    DeviceTensor* bias = info.Length() > 6 && !info[6].IsNull() && !info[6].IsUndefined() ? DeviceTensor::arg(info, 6, "bias") : nullptr;
+    const DeviceTensor* bias = optional_arg(info, 6, "bias");
     std::vector<int64_t> dims = arg_dims(info, 7);
     a->require_size(env, checked_mul(env, M, K, "A"), "A");
     b->require_size(env, checked_mul(env, K, N, "B"), "B");

@@ -17,7 +17,7 @@ struct WeightLayout {
   int64_t row_bytes;   // one stored row of K values
 };
 
-// The format named `name` (ERR_UNKNOWN_FORMAT and the kernel's own words otherwise).
+// The format named `name` (ERR_WEIGHT_FORMAT, or the kernel's own code and words, otherwise).
 WeightLayout weight_layout(Napi::Env env, const std::string& name, int64_t K);
 
 // ERR_WEIGHT_BYTES unless W holds exactly the stored rows of an [N, K] weight in that layout.
