@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AtomaError, fail } from '../engine/errors.js';
+import { timerMs } from '../engine/timers.js';
 import { signEvent, type Signer } from '../protocol/signing.js';
 import { encodeAssignment } from './assignment-input.js';
 import type { Assignment } from './executor.js';
@@ -62,13 +63,13 @@ export interface RequestOutcome {
  */
 export async function submitRequest(ledger: LedgerPort, signer: Signer, o: RequestOptions): Promise<RequestOutcome> {
   const request = o.request ?? randomBytes(32).toString('hex');
+  const timeoutMs = timerMs(o.timeoutMs ?? 120_000, 'submitRequest: timeoutMs');
   if ((o.assignment === undefined) === (o.wasm === undefined)) fail('ERR_ARGUMENT', 'submitRequest: give exactly one of assignment (inference) and wasm');
   const { bytes, digest } = o.wasm ? encodeWasmAssignment(o.wasm) : encodeAssignment(o.assignment!);
   const stored = await ledger.putInput(bytes);
   if (stored !== digest) fail('ERR_DIGEST_MISMATCH', `the ledger stored the input as ${stored}, expected ${digest}`);
   const event = { type: 'request' as const, request, task: o.task, client: signer.publicKey, maxPrice: o.maxPrice, minNodes: o.minNodes ?? 1, input: digest };
   const { seq } = await ledger.submit(signEvent(event, signer));
-  const timeoutMs = o.timeoutMs ?? 120_000;
   return new Promise<RequestOutcome>((resolve, reject) => {
     let done = false;
     const finish = (r: RequestOutcome | Error) => {

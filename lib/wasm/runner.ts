@@ -6,6 +6,7 @@
  */
 import type { ResourceLimits } from 'node:worker_threads';
 import { AtomaError, fail } from '../engine/errors.js';
+import { timerMs } from '../engine/timers.js';
 import { blake3 } from '../engine/hash.js';
 import { packageRoot } from '../engine/native.js';
 import { validateModule } from './policy.js';
@@ -130,8 +131,7 @@ export class WasmFunction {
   call(input: Uint8Array, opts: WasmRunOptions, sealed?: WorkerInput['sealed']): Promise<WorkerOutput> {
     if (!(input instanceof Uint8Array)) fail('ERR_TYPE', 'input must be bytes (Uint8Array or Buffer)');
     const fuel = toBigInt(opts.fuel, DEFAULT_FUEL, 'fuel', (1n << 63n) - 1n);
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(timeoutMs > 0)) fail('ERR_RANGE', 'timeoutMs must be positive');
+    const timeoutMs = timerMs(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeoutMs');
     const data: WorkerInput = {
       module: this.module,
       hasStart: this.hasStart,
