@@ -1,6 +1,9 @@
 /**
  * Cross-check against llama.cpp (node-llama-cpp, a dev dependency): it loads our init GGUF
- * files and its tokenizer must give the same ids as ours. Skipped where its CPU binary is absent.
+ * files and its tokenizer must give the same ids as ours. node-llama-cpp is installed with the
+ * dev dependencies, so a failure to import it, to load its CPU binary or to load a model is a
+ * failure of this test, never a silent pass: a cross-check that quietly stops running proves
+ * nothing.
  */
 import { describe, it, expect } from 'vitest';
 import { mkdtempSync } from 'node:fs';
@@ -16,23 +19,11 @@ const TEXTS = [
   'Questions are how we learn. Why does the sun rise in the east?',
 ];
 
-let llamaCpp: typeof import('node-llama-cpp') | null = null;
-try {
-  llamaCpp = await import('node-llama-cpp');
-} catch {
-  llamaCpp = null;
-}
-
-describe.skipIf(llamaCpp === null)('llama.cpp agrees with our tokenizer', () => {
+describe('llama.cpp agrees with our tokenizer', () => {
   it('on init models (byte-level BPE, gpt-2 pre-tokenizer), f32 and q8_0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'atoma-llamacpp-'));
-    let llama;
-    try {
-      llama = await llamaCpp!.getLlama({ gpu: false, build: 'never', logLevel: llamaCpp!.LlamaLogLevel.error });
-    } catch (e) {
-      console.log(`llama.cpp binary unavailable, cross-check skipped: ${(e as Error).message}`);
-      return;
-    }
+    const llamaCpp = await import('node-llama-cpp');
+    const llama = await llamaCpp.getLlama({ gpu: false, build: 'never', logLevel: llamaCpp.LlamaLogLevel.error });
     for (const format of ['f32', 'q8_0'] as const) {
       const p = join(dir, `${format}.gguf`);
       initModel(p, { seed: 21, format });
