@@ -1,7 +1,9 @@
 /**
  * Confidential execution on the node: the main thread sees only ciphertext. It checks the
- * sealed request's shape, refuses replays, finds the named key in the keyring and hands request
- * and key to the guest's worker, which decrypts, runs and encrypts the outcome to the client.
+ * sealed request's shape (a low-order ephemeral key is malformed), finds the named key in the
+ * keyring, reserves the request id and hands request and key to the guest's worker, which
+ * decrypts, runs and encrypts the outcome to the client. The id is used up only once the worker
+ * has authenticated the request; otherwise it is released (crypto/replay.ts).
  */
 import { AtomaError } from '../engine/errors.js';
 import type { WasmFunction, WasmRunOptions, WasmErrorCode } from '../wasm/runner.js';
@@ -31,16 +33,25 @@ export async function runConfidential(
   try {
     m = checkSealed(request, 'request');
     der = ctx.keyring.privateKeyDer(m.keyId, ctx.now);
+    // A copy of this id is being opened: its outcome decides whether this one is a replay.
+    for (let p = ctx.replay.settled(m.requestId); p; p = ctx.replay.settled(m.requestId)) await p;
     ctx.replay.reserve(m.requestId, m.timestamp, ctx.now);
   } catch (e) {
     if (e instanceof AtomaError) return { response: null, error: { code: e.code as WasmErrorCode, message: e.message } };
     throw e;
   }
-  const out = await fn.call(new Uint8Array(0), ctx, { request: m, privateKeyDer: der });
-  if (!out.sealedResponse) {
-    // The worker could not authenticate the request: free the id so a forged copy cannot burn it.
-    if (out.error?.code.startsWith('ERR_SEAL') || out.error?.code.startsWith('ERR_KEY')) ctx.replay.release(m.requestId);
-    return { response: null, error: out.error as ConfidentialResult['error'] };
+  let authenticated = true;
+  try {
+    const out = await fn.call(new Uint8Array(0), ctx, { request: m, privateKeyDer: der });
+    if (!out.sealedResponse) {
+      // The worker could not open the request (openRequest fails only with ERR_SEAL_*): the id
+      // stays free, so a forged copy cannot burn it. Any later failure happened after it opened.
+      authenticated = !(out.error?.code.startsWith('ERR_SEAL') || out.error?.code.startsWith('ERR_KEY'));
+      return { response: null, error: out.error as ConfidentialResult['error'] };
+    }
+    return { response: out.sealedResponse as SealedMessage, error: null };
+  } finally {
+    if (authenticated) ctx.replay.confirm(m.requestId);
+    else ctx.replay.release(m.requestId);
   }
-  return { response: out.sealedResponse as SealedMessage, error: null };
 }

@@ -2,20 +2,24 @@
  * Sealing (Atoma's confidential scheme): the client draws an ephemeral X25519 key, agrees a
  * secret with the node's published key, derives an AES-256-GCM key with HKDF-SHA256 over a fresh
  * salt, and encrypts under a fresh 12-byte nonce. The header -- key id, ephemeral key, salt,
- * nonce, request id, timestamp and the SHA-256 of the plaintext -- is the GCM additional data,
- * so changing any of it fails authentication; the plaintext hash is checked again after
- * decryption. The node answers with the same agreed secret under a different HKDF label and a
- * fresh salt and nonce, bound to the request id. docs/wasm.md has the exact byte layout.
+ * nonce, request id and timestamp -- is the GCM additional data, so changing any of it fails
+ * authentication. The header says nothing about the plaintext: version 1 carried its SHA-256 in
+ * the clear, which let anyone confirm a guessed low-entropy prompt, and GCM's tag already
+ * authenticates the plaintext. The node answers with the same agreed secret under a different
+ * HKDF label and a fresh salt and nonce, bound to the request id. An ephemeral key of low order
+ * (whose shared secret is all zeros, whatever the node's key) is refused as malformed before the
+ * node records anything. docs/wasm.md has the exact byte layout.
  */
-import { createCipheriv, createDecipheriv, createHash, diffieHellman, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { fail } from '../engine/errors.js';
+import { createCipheriv, createDecipheriv, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { AtomaError, fail } from '../engine/errors.js';
 import { generateX25519, privateKeyFromDer, publicKeyFromRaw, rawPublicKey } from './keys.js';
 
-export const SEAL_VERSION = 1;
+/** The envelope format; version 1 (plaintext hash in the clear) is refused. */
+export const SEAL_VERSION: 2 = 2;
 
 /** A sealed request or response: JSON-safe (base64 and hex strings). */
 export interface SealedMessage {
-  v: 1;
+  v: typeof SEAL_VERSION;
   kind: 'request' | 'response';
   /** Id of the node key the request was sealed to. */
   keyId: string;
@@ -29,8 +33,6 @@ export interface SealedMessage {
   requestId: string;
   /** Milliseconds since the epoch when the client sealed the request. */
   timestamp: number;
-  /** SHA-256 of the plaintext, hex. */
-  plaintextHash: string;
   /** Ciphertext followed by the 16-byte GCM tag, base64. */
   ciphertext: string;
 }
@@ -51,12 +53,42 @@ export interface SealSecret {
 }
 
 function aad(m: Omit<SealedMessage, 'ciphertext'>): Buffer {
-  return Buffer.from(`atoma-seal/v${m.v}|${m.kind}|${m.keyId}|${m.ephemeralPublicKey}|${m.salt}|${m.nonce}|${m.requestId}|${m.timestamp}|${m.plaintextHash}`);
+  return Buffer.from(`atoma-seal/v${m.v}|${m.kind}|${m.keyId}|${m.ephemeralPublicKey}|${m.salt}|${m.nonce}|${m.requestId}|${m.timestamp}`);
 }
 
 function deriveKey(shared: Buffer, salt: Buffer, kind: 'request' | 'response', keyId: string, ephemeralPublicKey: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', shared, salt, `atoma-seal/v1 ${kind} ${keyId} ${ephemeralPublicKey}`, 32));
+  return Buffer.from(hkdfSync('sha256', shared, salt, `atoma-seal/v${SEAL_VERSION} ${kind} ${keyId} ${ephemeralPublicKey}`, 32));
 }
+
+const P25519 = 2n ** 255n - 19n;
+/**
+ * The u-coordinates (mod p) of the X25519 points of order 1, 2, 4 and 8 (the list libsodium
+ * refuses). With any of them the shared secret is all zeros whatever the private key, so a
+ * message made with one proves nothing about its sender.
+ */
+const LOW_ORDER = new Set([
+  0n, 1n, P25519 - 1n,
+  325606250916557431795983626356110631294008115727848805560023387167927233504n,
+  39382357235489614581723060781553021112529911719440698176882885853963445705823n,
+]);
+
+/** True for a raw X25519 public key of low order, in any of its encodings (X25519 ignores the top bit and reduces mod p). */
+export function isLowOrderX25519(raw: Uint8Array): boolean {
+  let u = 0n;
+  for (let i = 31; i >= 0; i--) u = (u << 8n) | BigInt(raw[i]);
+  return LOW_ORDER.has((u & ((1n << 255n) - 1n)) % P25519);
+}
+
+/** X25519 with a typed refusal: OpenSSL throws its own error when the result is all zeros. */
+function agree(privateKey: KeyObject, publicKey: KeyObject): Buffer {
+  try {
+    return diffieHellman({ privateKey, publicKey });
+  } catch (e) {
+    fail('ERR_SEAL_AUTH', `sealed message: no shared secret with this key (${(e as Error).message})`);
+  }
+}
+
+const FIELDS = new Set(['v', 'kind', 'keyId', 'ephemeralPublicKey', 'salt', 'nonce', 'requestId', 'timestamp', 'ciphertext']);
 
 function b64(s: unknown, bytes: number | null, name: string): Buffer {
   if (typeof s !== 'string') fail('ERR_SEAL_FORMAT', `sealed message: ${name} must be a base64 string`);
@@ -71,11 +103,11 @@ export function checkSealed(m: unknown, kind: 'request' | 'response'): SealedMes
   if (typeof m !== 'object' || m === null) fail('ERR_SEAL_FORMAT', 'sealed message: not an object');
   if (x.v !== SEAL_VERSION) fail('ERR_SEAL_FORMAT', `sealed message: unsupported version ${String(x.v)}`);
   if (x.kind !== kind) fail('ERR_SEAL_FORMAT', `sealed message: expected a ${kind}, got ${String(x.kind)}`);
+  for (const k of Object.keys(x)) if (!FIELDS.has(k)) fail('ERR_SEAL_FORMAT', `sealed message: unknown field '${k.slice(0, 40)}'`);
   if (typeof x.keyId !== 'string' || !/^[0-9a-f]{32}$/.test(x.keyId)) fail('ERR_SEAL_FORMAT', 'sealed message: keyId must be 32 hex digits');
   if (typeof x.requestId !== 'string' || !/^[0-9a-f]{32}$/.test(x.requestId)) fail('ERR_SEAL_FORMAT', 'sealed message: requestId must be 32 hex digits');
-  if (typeof x.plaintextHash !== 'string' || !/^[0-9a-f]{64}$/.test(x.plaintextHash)) fail('ERR_SEAL_FORMAT', 'sealed message: plaintextHash must be 64 hex digits');
   if (!Number.isSafeInteger(x.timestamp) || x.timestamp < 0) fail('ERR_SEAL_FORMAT', 'sealed message: timestamp must be milliseconds since the epoch');
-  b64(x.ephemeralPublicKey, 32, 'ephemeralPublicKey');
+  if (isLowOrderX25519(b64(x.ephemeralPublicKey, 32, 'ephemeralPublicKey'))) fail('ERR_SEAL_FORMAT', 'sealed message: ephemeralPublicKey is a low-order X25519 point (it agrees no secret)');
   b64(x.salt, 16, 'salt');
   b64(x.nonce, 12, 'nonce');
   if (b64(x.ciphertext, null, 'ciphertext').length < 16) fail('ERR_SEAL_FORMAT', 'sealed message: ciphertext shorter than the GCM tag');
@@ -100,13 +132,7 @@ function decrypt(key: Buffer, m: SealedMessage): Buffer {
   } catch {
     fail('ERR_SEAL_AUTH', `sealed ${m.kind} ${m.requestId}: authentication failed (wrong key, or the message was altered)`);
   }
-  const hash = createHash('sha256').update(plain).digest();
-  if (!timingSafeEqual(hash, Buffer.from(m.plaintextHash, 'hex'))) fail('ERR_SEAL_AUTH', `sealed ${m.kind} ${m.requestId}: the plaintext does not match its hash`);
   return plain;
-}
-
-function sha256Hex(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 /**
@@ -121,11 +147,12 @@ export function seal(plaintext: Uint8Array, recipient: RecipientKey, opts: { now
   const pub = typeof recipient.publicKey === 'string' ? Buffer.from(recipient.publicKey, 'base64') : Buffer.from(recipient.publicKey);
   const nodeKey = publicKeyFromRaw(pub);
   const eph = generateX25519();
-  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: nodeKey });
+  if (isLowOrderX25519(pub)) fail('ERR_SEAL_FORMAT', `seal: node key ${recipient.keyId} is a low-order X25519 point`);
+  const shared = agree(eph.privateKey, nodeKey);
   const header = {
-    v: 1 as const, kind: 'request' as const, keyId: recipient.keyId, ephemeralPublicKey: eph.publicKey.toString('base64'),
+    v: SEAL_VERSION, kind: 'request' as const, keyId: recipient.keyId, ephemeralPublicKey: eph.publicKey.toString('base64'),
     salt: randomBytes(16).toString('base64'), nonce: randomBytes(12).toString('base64'), requestId: randomBytes(16).toString('hex'),
-    timestamp: opts.now ?? Date.now(), plaintextHash: sha256Hex(plaintext),
+    timestamp: opts.now ?? Date.now(),
   };
   const key = deriveKey(shared, Buffer.from(header.salt, 'base64'), 'request', header.keyId, header.ephemeralPublicKey);
   return {
@@ -141,21 +168,30 @@ export function seal(plaintext: Uint8Array, recipient: RecipientKey, opts: { now
 export function open(response: SealedMessage, secret: SealSecret): Buffer {
   const m = checkSealed(response, 'response');
   if (m.requestId !== secret.requestId || m.keyId !== secret.keyId) fail('ERR_SEAL_AUTH', `sealed response ${m.requestId}: not the answer to request ${secret.requestId}`);
-  const shared = diffieHellman({ privateKey: secret.ephemeralPrivateKey, publicKey: publicKeyFromRaw(secret.recipientPublicKey) });
+  const shared = agree(secret.ephemeralPrivateKey, publicKeyFromRaw(secret.recipientPublicKey));
   if (m.ephemeralPublicKey !== rawPublicKey(secret.ephemeralPrivateKey).toString('base64')) fail('ERR_SEAL_AUTH', 'sealed response: made for another client key');
   return decrypt(deriveKey(shared, Buffer.from(m.salt, 'base64'), 'response', m.keyId, m.ephemeralPublicKey), m);
 }
 
 function nodeShared(m: SealedMessage, privateKey: KeyObject | Uint8Array): Buffer {
   const k = privateKey instanceof Uint8Array ? privateKeyFromDer(privateKey) : privateKey;
-  return diffieHellman({ privateKey: k, publicKey: publicKeyFromRaw(Buffer.from(m.ephemeralPublicKey, 'base64')) });
+  return agree(k, publicKeyFromRaw(Buffer.from(m.ephemeralPublicKey, 'base64')));
 }
 
-/** Node side (inside the executing worker): opens a request with the node key it names. */
+/**
+ * Node side (inside the executing worker): opens a request with the node key it names. Every
+ * failure is an ERR_SEAL_* AtomaError: runConfidential frees a request id exactly on those, so a
+ * stray error type here would let a forged copy burn the genuine request's id.
+ */
 export function openRequest(request: SealedMessage, privateKey: KeyObject | Uint8Array): { plaintext: Buffer; requestId: string } {
-  const m = checkSealed(request, 'request');
-  const shared = nodeShared(m, privateKey);
-  return { plaintext: decrypt(deriveKey(shared, Buffer.from(m.salt, 'base64'), 'request', m.keyId, m.ephemeralPublicKey), m), requestId: m.requestId };
+  try {
+    const m = checkSealed(request, 'request');
+    const shared = nodeShared(m, privateKey);
+    return { plaintext: decrypt(deriveKey(shared, Buffer.from(m.salt, 'base64'), 'request', m.keyId, m.ephemeralPublicKey), m), requestId: m.requestId };
+  } catch (e) {
+    if (e instanceof AtomaError && e.code.startsWith('ERR_SEAL')) throw e;
+    fail('ERR_SEAL_AUTH', `sealed request: cannot be opened (${(e as Error)?.message ?? String(e)})`);
+  }
 }
 
 /** Node side (inside the executing worker): seals the response to the client of `request`. */
@@ -163,9 +199,9 @@ export function sealResponse(plaintext: Uint8Array, request: SealedMessage, priv
   const m = checkSealed(request, 'request');
   const shared = nodeShared(m, privateKey);
   const header = {
-    v: 1 as const, kind: 'response' as const, keyId: m.keyId, ephemeralPublicKey: m.ephemeralPublicKey,
+    v: SEAL_VERSION, kind: 'response' as const, keyId: m.keyId, ephemeralPublicKey: m.ephemeralPublicKey,
     salt: randomBytes(16).toString('base64'), nonce: randomBytes(12).toString('base64'), requestId: m.requestId,
-    timestamp: m.timestamp, plaintextHash: sha256Hex(plaintext),
+    timestamp: m.timestamp,
   };
   return encrypt(deriveKey(shared, Buffer.from(header.salt, 'base64'), 'response', header.keyId, header.ephemeralPublicKey), header, plaintext);
 }
