@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** `atoma`: the command line of atoma-node. One file per command under commands/. */
+import { readFileSync } from 'node:fs';
 import { AtomaError } from '../engine/errors.js';
+import { didYouMean } from './args.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number> }> }> = {
   info: { summary: 'version, ISA paths, threads, CUDA', load: () => import('./commands/info.js') },
@@ -19,7 +21,28 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`);
-  return `usage: atoma <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`atoma <command> --help\` for a command's options.`;
+  return `usage: atoma <command> [options]\n       atoma --version\n\ncommands:\n${lines.join('\n')}\n\nRun \`atoma <command> --help\` for a command's options.`;
+}
+
+/** package.json's version, read beside the compiled CLI (dist/cli/atoma.js -> package.json). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * One line per failure, `atoma: MESSAGE [CODE]`, and the exit status: 2 for usage errors, 1 for
+ * the rest. Errors that are not AtomaErrors are a file system error (ERR_IO) or a bug
+ * (ERR_INTERNAL); their stack goes to stderr only with ATOMA_DEBUG set, since an operator needs
+ * the message and a developer asks for the rest.
+ */
+function report(e: unknown): number {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const sys = err as NodeJS.ErrnoException;
+  const code = e instanceof AtomaError ? e.code : typeof sys.syscall === 'string' ? 'ERR_IO' : 'ERR_INTERNAL';
+  const hint = code === 'ERR_INTERNAL' && !process.env.ATOMA_DEBUG ? ' (a bug: ATOMA_DEBUG=1 prints the stack)' : '';
+  console.error(`atoma: ${err.message} [${code}]${hint}`);
+  if (process.env.ATOMA_DEBUG) console.error(err.stack);
+  return code === 'ERR_USAGE' ? 2 : 1;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -28,25 +51,29 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return name === undefined ? 2 : 0;
   }
-  const cmd = COMMANDS[name];
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(version());
+    return 0;
+  }
+  const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!cmd) {
-    console.error(`atoma: unknown command '${name}'\n\n${usage()}`);
+    const what = name.startsWith('-') ? 'option' : 'command';
+    console.error(`atoma: unknown ${what} '${name}'${didYouMean(name.replace(/^-+/, ''), [...Object.keys(COMMANDS), 'version'])}; see \`atoma --help\` [ERR_USAGE]`);
     return 2;
   }
   return (await cmd.load()).main(rest);
 }
+
+// A failure outside main's promise (an event handler, a stray rejection) ends the process the
+// way an uncaught one would, with one line instead of a stack.
+process.on('uncaughtException', (e) => process.exit(report(e)));
+process.on('unhandledRejection', (e) => process.exit(report(e)));
 
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof AtomaError) {
-      console.error(`atoma: ${e.message} [${e.code}]`);
-      process.exitCode = e.code === 'ERR_USAGE' ? 2 : 1;
-    } else {
-      console.error(`atoma: ${(e as Error)?.stack ?? String(e)}`);
-      process.exitCode = 1;
-    }
+    process.exitCode = report(e);
   },
 );

@@ -4,7 +4,7 @@ import { fail } from '../../engine/errors.js';
 import { blake3 } from '../../engine/hash.js';
 import { matmulSync } from '../../engine/ops.js';
 import { Tensor, seeded } from '../../engine/tensor.js';
-import { parse } from '../args.js';
+import { didYouMean, parse } from '../args.js';
 
 const HELP = `usage: atoma bench KIND [options] [--json]
 
@@ -33,7 +33,7 @@ function timeMedian(fn: () => void, minSeconds = 1, minReps = 5): number {
 function size(v: string | boolean | undefined, name: string, fallback?: number): number {
   if (v === undefined && fallback !== undefined) return fallback;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isSafeInteger(n) || n < 1) fail('ERR_USAGE', `--${name} must be a positive integer`);
+  if (typeof v !== 'string' || !Number.isSafeInteger(n) || n < 1) fail('ERR_USAGE', `--${name} must be a positive integer, got '${String(v)}'`);
   return n;
 }
 
@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
       break;
     }
     default:
-      fail('ERR_USAGE', `unknown bench '${positionals[0]}' (gemm, hash or copy)`);
+      fail('ERR_USAGE', `unknown bench '${positionals[0]}'${didYouMean(positionals[0], ['gemm', 'hash', 'copy'])} (gemm, hash or copy)`);
   }
   if (values.json) console.log(JSON.stringify(result));
   else for (const [key, v] of Object.entries(result)) console.log(`${key.padEnd(8)} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(3) : v}`);

@@ -3,10 +3,14 @@ import { runDevnet, type ByzantineBehavior, type DevnetProgress, type DevnetRepo
 import { simulate, type Behavior } from '../../protocol/simulate.js';
 import { parse } from '../args.js';
 
-const HELP = `usage: atoma devnet --nodes N --sample n --byzantine B --requests R
+const HELP = `usage: atoma devnet [--nodes N] [--sample n] [--byzantine B] [--requests R]
                     [--behavior tamper|copy|silent|mixed] [--tokens T] [--concurrency C] [--seed S] [--json]
-       atoma devnet --simulate --nodes N --sample n --byzantine B --requests R
+       atoma devnet --simulate [--nodes N] [--sample n] [--byzantine B] [--requests R]
                     [--behavior tamper|copy|silent|mixed] [--seed S] [--json]
+
+Defaults: --nodes 10, --sample 3, --byzantine 0, --requests 50, --behavior mixed, --tokens 8,
+--concurrency 8, --seed 1; with --simulate: --nodes 100, --sample 10, --requests 100000,
+--behavior tamper.
 
 Without --simulate: a whole network on this machine. The ledger service (SQLite in a temp dir,
 127.0.0.1), N nodes as separate processes running the real node (ATOMA_ISA scalar/avx2/avx512,

@@ -8,7 +8,7 @@ import { LedgerClient } from '../../protocol/ledger/client.js';
 import { serveLedger } from '../../protocol/ledger/service.js';
 import { signEvent } from '../../protocol/signing.js';
 import { loadOrCreateNodeKey } from '../../node/keys.js';
-import { parse } from '../args.js';
+import { didYouMean, parse } from '../args.js';
 
 const HELP = `usage: atoma ledger serve --db FILE [--port P] [--host 127.0.0.1] [--referee KEYHEX]... [--no-faucet]
        atoma ledger task --ledger URL (--model FILE | --wasm FILE | --kind K --digest HEX)
@@ -49,7 +49,11 @@ async function createTask(argv: string[]): Promise<number> {
     ledger: { type: 'string' }, model: { type: 'string' }, wasm: { type: 'string' }, kind: { type: 'string' }, digest: { type: 'string' },
     sample: { type: 'string' }, 'no-sampling': { type: 'boolean' }, 'min-reputation': { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' },
   }, false);
-  if (!values.ledger) fail('ERR_USAGE', '--ledger URL is required');
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!values.ledger) fail('ERR_USAGE', '--ledger URL is required; see `atoma ledger --help`');
   const sources = [values.model, values.wasm, values.digest].filter((v) => v !== undefined).length;
   if (sources !== 1) fail('ERR_USAGE', 'give exactly one of --model FILE, --wasm FILE or --kind K --digest HEX');
   let kind: string, digest: string;
@@ -84,13 +88,19 @@ async function createTask(argv: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'task') return createTask(argv.slice(1));
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(HELP);
+    return 0;
+  }
   const { rest, keys } = referees(argv);
   const { values, positionals } = parse(rest, { db: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, 'no-faucet': { type: 'boolean' } });
-  if (values.help || positionals[0] !== 'serve' || positionals.length !== 1) {
+  if (positionals.length === 0) {
     console.log(HELP);
-    return values.help ? 0 : 2;
+    return 2;
   }
-  if (!values.db) fail('ERR_USAGE', '--db FILE is required');
+  if (positionals[0] !== 'serve') fail('ERR_USAGE', `unknown ledger command '${positionals[0]}'${didYouMean(positionals[0], ['serve', 'task'])}; see \`atoma ledger --help\``);
+  if (positionals.length !== 1) fail('ERR_USAGE', 'ledger serve takes no other positional arguments');
+  if (!values.db) fail('ERR_USAGE', '--db FILE is required; see `atoma ledger --help`');
   const port = Number(values.port ?? 7070);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail('ERR_USAGE', '--port must be in 0..65535');
   const svc = await serveLedger({ db: values.db, port, host: values.host ?? '127.0.0.1', referees: keys, faucet: !values['no-faucet'] });

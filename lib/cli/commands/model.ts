@@ -9,7 +9,7 @@ import { initModel, INIT_DEFAULTS } from '../../model/init.js';
 import { loadModel } from '../../model/load.js';
 import { describeRopeScaling, type RopeScaling } from '../../model/rope-scaling.js';
 import type { WeightFormat } from '../../model/types.js';
-import { parse } from '../args.js';
+import { didYouMean, parse } from '../args.js';
 
 const HELP = `usage: atoma model init --seed S --out FILE [options]
        atoma model inspect PATH [--json]
@@ -105,12 +105,18 @@ export async function main(argv: string[]): Promise<number> {
       const seedText = values.seed;
       if (!/^\d+$/.test(seedText) || BigInt(seedText) >= 1n << 64n) fail('ERR_USAGE', `--seed must be an integer from 0 to 2^64-1, got '${seedText}'`);
       const seed = BigInt(seedText);
-      initModel(values.out, {
+      const options = {
         seed, layers: int(values.layers, 'layers'), dim: int(values.dim, 'dim'), heads: int(values.heads, 'heads'), kvHeads: int(values['kv-heads'], 'kv-heads'),
         vocab: int(values.vocab, 'vocab'), ff: int(values.ff, 'ff'), context: int(values.context, 'context'),
         format: values.format as WeightFormat | undefined, bias: values.bias, tied: values.tied,
         ropeTheta: ropeTheta(values['rope-theta']), ropeScaling: values['rope-scaling'],
-      });
+      };
+      try {
+        initModel(values.out, options);
+      } catch (e) {
+        if (typeof (e as NodeJS.ErrnoException).syscall !== 'string') throw e;
+        fail('ERR_IO', `cannot write --out ${values.out}: ${(e as Error).message}`);
+      }
       const digest = (await hashFile(values.out)).toString('hex');
       if (values.json) console.log(JSON.stringify({ path: values.out, digest }));
       else console.log(`wrote ${values.out}\ndigest ${digest}`);
@@ -119,8 +125,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'inspect':
       if (positionals.length !== 2) fail('ERR_USAGE', 'usage: atoma model inspect PATH [--json]');
       return inspect(positionals[1], values.json === true);
-    default:
+    case undefined:
       console.error(HELP);
       return 2;
+    default:
+      fail('ERR_USAGE', `unknown model command '${positionals[0]}'${didYouMean(positionals[0], ['init', 'inspect'])}; see \`atoma model --help\``);
   }
 }

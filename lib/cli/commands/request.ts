@@ -9,6 +9,7 @@ import { wasmAssignment, type WasmAssignment } from '../../node/wasm-assignment.
 import { readFileSync } from 'node:fs';
 import { ServicePort } from '../../node/ledger-port.js';
 import { submitRequest } from '../../node/requester.js';
+import { MAX_TIMER_MS } from '../../engine/timers.js';
 import { parse } from '../args.js';
 
 const HELP = `usage: atoma request --ledger URL --task ID (--tokens 1,2,3 | --prompt TEXT --model FILE)
@@ -36,19 +37,25 @@ status 1 when it failed.
   --memory-mb M     a \`wasm\` task: memory cap in MiB (default 64)
   --timestamp NS    a \`wasm\` task: what the guest's clocks return (default 0)
   --max-price P     highest price per node (default 1000)
+  --min-nodes N     nodes that must agree (default 1)
+  --timeout SECONDS give up waiting after this long (default 120, at most ${Math.floor(MAX_TIMER_MS / 1000)})
   --key FILE        the client key (Ed25519 PEM; created when absent; default ~/.atoma/client.key)
   --faucet AMOUNT   deposit AMOUNT into the client's account first (local ledgers only)
   --json            one JSON object`;
 
-function integer(v: string | undefined, name: string, min: number, def?: number): number {
+function integer(v: string | undefined, name: string, min: number, def?: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) {
     if (def === undefined) fail('ERR_USAGE', `--${name} is required; see \`atoma request --help\``);
     return def;
   }
   const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) fail('ERR_USAGE', `--${name} must be an integer >= ${min}, got '${v}'`);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max)
+    fail('ERR_USAGE', `--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got '${v}'`);
   return n;
 }
+
+/** The longest --timeout a timer can wait (engine/timers.ts). */
+const TIMEOUT_MAX_S = Math.floor(MAX_TIMER_MS / 1000);
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -65,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
   if (positionals.length) fail('ERR_USAGE', 'request takes no positional arguments');
   if (!values.ledger) fail('ERR_USAGE', '--ledger URL is required');
   if (!values.task || !/^[0-9a-f]{64}$/.test(values.task)) fail('ERR_USAGE', '--task must be the ledger task id (64 lowercase hex digits)');
+  // Checked before anything is deposited or sent.
+  integer(values.timeout, 'timeout', 1, 120, TIMEOUT_MAX_S);
   const forms = [values.tokens, values.prompt, values.input].filter((v) => v !== undefined).length;
   if (forms !== 1) fail('ERR_USAGE', 'give exactly one of --tokens, --prompt (inference) and --input (wasm)');
   const port = new ServicePort(values.ledger);
@@ -108,7 +117,7 @@ async function send(port: ServicePort, key: NodeKey, values: Record<string, stri
   if (opt('faucet') !== undefined) await port.submit(signEvent({ type: 'deposit', account: key.publicKey, amount: integer(opt('faucet'), 'faucet', 1) }, key));
   const r = await submitRequest(port, key, {
     task: opt('task')!, ...work, maxPrice: integer(opt('max-price'), 'max-price', 0, 1000),
-    minNodes: integer(opt('min-nodes'), 'min-nodes', 1, 1), timeoutMs: integer(opt('timeout'), 'timeout', 1, 120) * 1000,
+    minNodes: integer(opt('min-nodes'), 'min-nodes', 1, 1), timeoutMs: integer(opt('timeout'), 'timeout', 1, 120, TIMEOUT_MAX_S) * 1000,
   });
   if (values.json) console.log(JSON.stringify({ ...r, client: key.publicKey }));
   else if (r.outcome === 'settled') console.log(`settled  request ${r.request}${r.refusal ? ` (refused: ${r.refusal})` : ''}\n  outputDigest ${r.outputDigest}\n  traceRoot    ${r.traceRoot}\n  nodes        ${r.nodes.length} paid\n  charged      ${r.charged}`);

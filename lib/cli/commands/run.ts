@@ -3,7 +3,7 @@ import { fail } from '../../engine/errors.js';
 import { generate, type GenerateRequest, type GenerateResult } from '../../model/generate.js';
 import { LlamaModel } from '../../model/llama.js';
 import type { Tokenizer } from '../../model/types.js';
-import { parse } from '../args.js';
+import { didYouMean, parse } from '../args.js';
 import { openModel } from './model-source.js';
 
 const HELP = `usage: atoma run [--model FILE] --prompt TEXT [options]
@@ -17,8 +17,9 @@ const HELP = `usage: atoma run [--model FILE] --prompt TEXT [options]
   --prefill-chunk N   prompt rows per forward pass (results do not change)
   --json              print {text, tokens, outputDigest, traceRoot, promptTokens,
                       prefillTokensPerSecond, decodeTokensPerSecond} instead of streaming text
-  --requests FILE     JSON lines {prompt, maxTokens?, seed?, temperature?, topK?, topP?, chat?}:
-                      run as one continuously batched job; one JSON line per request, in order`;
+  --requests FILE     JSON lines {prompt, maxTokens?, seed?, temperature?, topK?, topP?, chat?}
+                      (or the OpenAI spellings max_tokens, top_k, top_p; any other key is an
+                      error): run as one continuously batched job; one JSON line per request, in order`;
 
 export const RUN_OPTIONS = {
   model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string' }, seed: { type: 'string' },
@@ -26,7 +27,7 @@ export const RUN_OPTIONS = {
   json: { type: 'boolean' }, requests: { type: 'string' }, 'prefill-chunk': { type: 'string' },
 } as const;
 
-function num(v: unknown, name: string, kind: 'int' | 'float' | 'seed'): number | bigint | undefined {
+function num(v: unknown, name: string, kind: 'int' | 'float' | 'seed', min = 0): number | bigint | undefined {
   if (v === undefined) return undefined;
   if (kind === 'seed') {
     if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
@@ -36,7 +37,31 @@ function num(v: unknown, name: string, kind: 'int' | 'float' | 'seed'): number |
   const n = Number(v);
   if ((typeof v !== 'string' && typeof v !== 'number') || v === '' || !Number.isFinite(n) || (kind === 'int' && !Number.isSafeInteger(n)))
     fail('ERR_USAGE', `--${name} must be ${kind === 'int' ? 'an integer' : 'a number'}, got '${String(v)}'`);
+  if (n < min) fail('ERR_USAGE', `--${name} must be ${kind === 'int' ? 'an integer' : 'a number'} >= ${min}, got '${String(v)}'`);
   return n;
+}
+
+/** The keys of a --requests line, each with its OpenAI spelling where it has one. */
+const REQUEST_KEYS: Record<string, string> = {
+  prompt: 'prompt', chat: 'chat', seed: 'seed', temperature: 'temperature',
+  maxTokens: 'maxTokens', max_tokens: 'maxTokens', topK: 'topK', top_k: 'topK', topP: 'topP', top_p: 'topP',
+};
+
+/**
+ * A --requests line in buildRequest's spelling. An unknown key is an error, not ignored: a
+ * misspelt max_tokens would otherwise run with the default length and look like a result.
+ */
+export function requestLine(o: Record<string, unknown>, what: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const given: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const key = Object.hasOwn(REQUEST_KEYS, k) ? REQUEST_KEYS[k] : undefined;
+    if (key === undefined) fail('ERR_USAGE', `${what}: unknown key '${k}'${didYouMean(k, Object.keys(REQUEST_KEYS), '')} (known: ${Object.keys(REQUEST_KEYS).join(', ')})`);
+    if (given[key] !== undefined) fail('ERR_USAGE', `${what}: '${given[key]}' and '${k}' give the same setting twice`);
+    given[key] = k;
+    out[key] = v;
+  }
+  return out;
 }
 
 /** Builds a generation request from prompt text and options (CLI flags or a JSON line). */
@@ -47,7 +72,7 @@ export function buildRequest(tok: Tokenizer, o: { prompt?: unknown; chat?: unkno
   if (prompt.length === 0) fail('ERR_USAGE', `${what}: the prompt encodes to no tokens`);
   return {
     prompt,
-    maxTokens: (num(o.maxTokens ?? '32', 'max-tokens', 'int') as number),
+    maxTokens: (num(o.maxTokens ?? '32', 'max-tokens', 'int', 1) as number),
     seed: num(o.seed ?? '0', 'seed', 'seed') as bigint,
     temperature: num(o.temperature, 'temperature', 'float') as number | undefined,
     topK: num(o.topK, 'top-k', 'int') as number | undefined,
@@ -96,7 +121,8 @@ export async function main(argv: string[]): Promise<number> {
         return fail('ERR_USAGE', `${values.requests} line ${i + 1}: ${(e as Error).message}`);
       }
       if (o === null || typeof o !== 'object' || Array.isArray(o)) fail('ERR_USAGE', `${values.requests} line ${i + 1}: not a JSON object`);
-      return buildRequest(loaded.tokenizer, o, `${values.requests} line ${i + 1}`);
+      const what = `${values.requests} line ${i + 1}`;
+      return buildRequest(loaded.tokenizer, requestLine(o, what), what);
     });
     const results = generate(model, reqs, { prefillChunk: chunk });
     for (const r of results) console.log(JSON.stringify(summary(loaded.tokenizer, r)));

@@ -6,10 +6,11 @@ import { parse } from '../args.js';
 import { openModel } from './model-source.js';
 import { requestFromFlags } from './run.js';
 
-const HELP = `usage: atoma trace [--model FILE] --prompt TEXT --max-tokens N --seed S [--steps A:B] [--layers C:D] [--json]
+const HELP = `usage: atoma trace [--model FILE] --prompt TEXT [--max-tokens N] [--seed S] [--steps A:B] [--layers C:D] [--json]
 
-Runs the request and prints the trace leaves of steps [A, B) x layers [C, D): index, step, layer
-and the leaf hash (step 0 = the prompt, step s = decode step s). Sampling options as in \`atoma run\`.
+--max-tokens (default 32), --seed (default 0) and the other sampling options as in \`atoma run\`:
+the same flags give the same request, hence the same traceRoot. Runs the request and prints the trace leaves of steps [A, B) x layers [C, D): index, step, layer
+and the leaf hash (step 0 = the prompt, step s = decode step s).
 Two nodes whose traceRoots differ bisect with narrower ranges down to the first differing leaf.`;
 
 function range(v: string | undefined, name: string): [number, number] {

@@ -1,7 +1,8 @@
 /** `atoma wasm`: run a WebAssembly function the way a node does (metered, isolated, deterministic). */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fail } from '../../engine/errors.js';
-import { parse } from '../args.js';
+import { MAX_TIMER_MS } from '../../engine/timers.js';
+import { didYouMean, parse } from '../args.js';
 import { runWasm } from '../../wasm/runner.js';
 import { assembleWat } from '../../wasm/assemble.js';
 
@@ -12,11 +13,12 @@ const HELP = `usage: atoma wasm run MODULE.wasm|MODULE.wat [--input FILE|-] [--f
 run       runs a WASI command module (stdin from --input, stdout printed); a .wat file is
           assembled first. --json prints {outputDigest, fuelUsed, exitCode, stdout (base64),
           error, resultDigest}. Exit status: the guest's exit code, or 1 on a typed error.
+          --timeout-ms: wall-clock limit (default 10000, at most ${MAX_TIMER_MS}).
 assemble  WAT to a wasm binary.`;
 
 function integer(v: string | undefined, name: string): bigint | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) fail('ERR_USAGE', `--${name} must be a non-negative integer`);
+  if (!/^\d+$/.test(v)) fail('ERR_USAGE', `--${name} must be a non-negative integer, got '${v}'`);
   return BigInt(v);
 }
 
@@ -45,8 +47,11 @@ export async function main(argv: string[]): Promise<number> {
     writeFileSync(rest[1], await assembleWat(readFileSync(rest[0], 'utf8'), rest[0]));
     return 0;
   }
-  if (sub !== 'run') fail('ERR_USAGE', `unknown wasm command '${sub}' (run or assemble)`);
+  if (sub !== 'run') fail('ERR_USAGE', `unknown wasm command '${sub}'${didYouMean(sub, ['run', 'assemble'])}; see \`atoma wasm --help\``);
   if (rest.length !== 1) fail('ERR_USAGE', 'usage: atoma wasm run MODULE.wasm [options]');
+  const timeout = integer(values['timeout-ms'], 'timeout-ms');
+  // A Node timer cannot wait longer (a longer delay would fire after 1 ms): engine/timers.ts.
+  if (timeout !== undefined && (timeout < 1n || timeout > BigInt(MAX_TIMER_MS))) fail('ERR_USAGE', `--timeout-ms must be from 1 to ${MAX_TIMER_MS}, got ${timeout}`);
   const bytes = await moduleBytes(rest[0]);
   let input: Uint8Array = new Uint8Array(0);
   if (values.input === '-') input = readFileSync(0);
@@ -58,7 +63,6 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   const memoryMb = integer(values['memory-mb'], 'memory-mb');
-  const timeout = integer(values['timeout-ms'], 'timeout-ms');
   const r = await runWasm(bytes, input, {
     fuel: integer(values.fuel, 'fuel'), seed: integer(values.seed, 'seed'), timestampNs: integer(values.timestamp, 'timestamp'),
     memoryMb: memoryMb === undefined ? undefined : Number(memoryMb), timeoutMs: timeout === undefined ? undefined : Number(timeout),
