@@ -10,7 +10,7 @@ import { fail } from './errors.js';
 import { native } from './native.js';
 import { attentionShape, int32Array, lastDim as lastDimOf, matmulShape, ropePlan, sameShape } from './shapes.js';
 import { Tensor, type Shape } from './tensor.js';
-import { checkSampling, type SamplingParams } from '../model/sampler.js';
+import { checkSampling, type SamplingParams } from './sampling.js';
 
 type F32 = Tensor<'f32'>;
 

@@ -11,3 +11,5 @@ export { quantizeQ8_0, dequantizeQ8_0 } from './quantize.js';
 export { BpeTokenizer } from './tokenizer/bpe.js';
 export { ggufTokenizer } from './tokenizer/gguf.js';
 export { hfTokenizer } from './tokenizer/hf.js';
+export * from './inference.js';
+export type { LlamaConfig, LoadedModel, ModelWeights, Tokenizer, Weight, WeightFormat } from './types.js';

@@ -15,15 +15,9 @@
  */
 import { fail } from '../engine/errors.js';
 import { native } from '../engine/native.js';
+import { checkSampling, type SamplingParams } from '../engine/sampling.js';
 
-export interface SamplingParams {
-  /** <= 0 means greedy. Default 0. */
-  temperature?: number;
-  /** Keep the k most likely tokens; 0 or absent: all. */
-  topK?: number;
-  /** Nucleus mass in (0, 1]; absent or 1: no nucleus cut. */
-  topP?: number;
-}
+export { checkSampling, type SamplingParams };
 
 /** The Philox stream of sampling draws ("samp"), apart from the seeded test tensors' streams. */
 export const SAMPLING_STREAM = 0x73616d70;
@@ -34,15 +28,6 @@ export function samplingUniform(seed: bigint, step: number): number {
   const key = new Uint32Array([Number(seed & 0xffffffffn), Number((seed >> 32n) & 0xffffffffn)]);
   const w = native.philox(ctr, key)[0];
   return (w >>> 8) * 2 ** -24;
-}
-
-/** Checks sampling parameters; throws ERR_ARGUMENT naming the bad one. */
-export function checkSampling(p: SamplingParams): Required<SamplingParams> {
-  const temperature = p.temperature ?? 0, topK = p.topK ?? 0, topP = p.topP ?? 1;
-  if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) fail('ERR_ARGUMENT', `temperature must be a finite number >= 0, got ${String(p.temperature)}`);
-  if (!Number.isSafeInteger(topK) || topK < 0) fail('ERR_ARGUMENT', `topK must be an integer >= 0, got ${String(p.topK)}`);
-  if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) fail('ERR_ARGUMENT', `topP must be in (0, 1], got ${String(p.topP)}`);
-  return { temperature, topK, topP };
 }
 
 /** Greedy choice: the largest value, ties to the lower index, NaN skipped (-1 when all NaN). */
