@@ -3,14 +3,15 @@
  * signing key, the transaction builders and the event poller. Building and signing work offline
  * (when object refs and gas are supplied); executing and polling go to the configured RPC node.
  */
-import { SuiClient } from '@mysten/sui/client';
+import type { SuiClient } from '@mysten/sui/client';
 import type { Keypair } from '@mysten/sui/cryptography';
-import { Transaction } from '@mysten/sui/transactions';
+import type { Transaction } from '@mysten/sui/transactions';
 import { fail } from '../../engine/errors.js';
 import type { SuiLedgerConfig } from './config.js';
 import { SqliteCursorStore } from './cursor-store.js';
 import { atomaEventName, parseAtomaEvent, type AtomaEvent } from './events.js';
 import { loadSuiKey } from './keys.js';
+import { sui } from './sdk.js';
 import { normalizeOwned, parseU64, type OwnedObjectSpec } from './objects.js';
 import { AtomaEventPoller, type EventPollerOptions, type EventQuerySource } from './poller.js';
 import {
@@ -58,7 +59,7 @@ export class SuiLedgerClient {
 
   /** The JSON-RPC client, created on first use so offline work never opens a connection. */
   get client(): SuiClient {
-    this.rpc ??= new SuiClient({ url: this.config.rpcUrl });
+    this.rpc ??= new (sui('client').SuiClient)({ url: this.config.rpcUrl });
     return this.rpc;
   }
 

@@ -11,9 +11,9 @@
  * change an existing struct's layout, so a missing or extra field means we are reading the wrong
  * package or a corrupted response: both are ERR_SUI_EVENT, never a silent default.
  */
-import { fromBase58, normalizeSuiAddress } from '@mysten/sui/utils';
 import { fail } from '../../engine/errors.js';
 import { ATOMA_DB_MODULE } from './abi.js';
+import { sui } from './sdk.js';
 
 /** Move field types that occur in the db events, and their TypeScript images. */
 interface KindToTs {
@@ -145,7 +145,7 @@ function uint(v: unknown, bits: 8 | 16, where: string): number {
 
 function hexId(v: unknown, where: string): string {
   if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{1,64}$/.test(v)) bad(where, `expected a 0x-hex id/address, got ${JSON.stringify(v)}`);
-  return normalizeSuiAddress(v);
+  return sui('utils').normalizeSuiAddress(v);
 }
 
 function exactKeys(obj: Record<string, unknown>, keys: readonly string[], where: string): void {
@@ -225,6 +225,7 @@ const TYPE_RE = /^(0x[0-9a-fA-F]{1,64})::([A-Za-z_][A-Za-z0-9_]*)::([A-Za-z_][A-
 export function atomaEventName(type: string, packageId: string): AtomaEventName | null {
   const m = TYPE_RE.exec(type);
   if (m === null) return null;
+  const { normalizeSuiAddress } = sui('utils');
   if (normalizeSuiAddress(m[1]) !== normalizeSuiAddress(packageId) || m[2] !== ATOMA_DB_MODULE) return null;
   return Object.hasOwn(ATOMA_EVENT_SCHEMAS, m[3]) ? (m[3] as AtomaEventName) : null;
 }
@@ -244,6 +245,7 @@ export function parseAtomaEvent(event: unknown, packageId: string): AtomaEvent {
   const where = `event ${type}`;
   const m = TYPE_RE.exec(type);
   if (m === null) bad(where, 'type is not a non-generic struct tag addr::module::Name');
+  const { normalizeSuiAddress } = sui('utils');
   if (normalizeSuiAddress(m[1]) !== normalizeSuiAddress(packageId)) bad(where, `not from package ${normalizeSuiAddress(packageId)}`);
   if (m[2] !== ATOMA_DB_MODULE) bad(where, `not from module ${ATOMA_DB_MODULE}`);
   const name = atomaEventName(type, packageId);
@@ -254,7 +256,7 @@ export function parseAtomaEvent(event: unknown, packageId: string): AtomaEvent {
   if (typeof id.txDigest !== 'string') bad(where, 'id.txDigest must be a string');
   let digestLen = -1;
   try {
-    digestLen = fromBase58(id.txDigest).length;
+    digestLen = sui('utils').fromBase58(id.txDigest).length;
   } catch {
     digestLen = -1;
   }

@@ -8,12 +8,9 @@
  *   secret). Flag 0 = Ed25519, 1 = Secp256k1, 2 = Secp256r1. Entries may also be Bech32 strings.
  */
 import { readFileSync } from 'node:fs';
-import { decodeSuiPrivateKey, SIGNATURE_FLAG_TO_SCHEME, type Keypair, type SignatureScheme } from '@mysten/sui/cryptography';
-import { Ed25519Keypair } from '@mysten/sui/keypairs/ed25519';
-import { Secp256k1Keypair } from '@mysten/sui/keypairs/secp256k1';
-import { Secp256r1Keypair } from '@mysten/sui/keypairs/secp256r1';
-import { isValidSuiAddress, normalizeSuiAddress } from '@mysten/sui/utils';
+import type { Keypair, SignatureScheme } from '@mysten/sui/cryptography';
 import { fail } from '../../engine/errors.js';
+import { sui } from './sdk.js';
 
 /** Where the key comes from: a `suiprivkey1...` string, or a keystore file plus a selector. */
 export type SuiKeySource =
@@ -34,11 +31,11 @@ function keypairFor(scheme: SignatureScheme, secret: Uint8Array, where: string):
   }
   switch (scheme) {
     case 'ED25519':
-      return Ed25519Keypair.fromSecretKey(secret);
+      return sui('ed25519').Ed25519Keypair.fromSecretKey(secret);
     case 'Secp256k1':
-      return Secp256k1Keypair.fromSecretKey(secret);
+      return sui('secp256k1').Secp256k1Keypair.fromSecretKey(secret);
     case 'Secp256r1':
-      return Secp256r1Keypair.fromSecretKey(secret);
+      return sui('secp256r1').Secp256r1Keypair.fromSecretKey(secret);
     default:
       return fail('ERR_SUI_KEY', `${where}: signature scheme ${scheme} cannot be loaded from a private key`);
   }
@@ -50,9 +47,9 @@ export function keypairFromSuiPrivateKey(text: string, where = 'private key'): K
   if (!trimmed.startsWith('suiprivkey1')) {
     fail('ERR_SUI_KEY', `${where}: expected a Bech32 string starting with "suiprivkey1"`);
   }
-  let parsed: ReturnType<typeof decodeSuiPrivateKey>;
+  let parsed: ReturnType<typeof import('@mysten/sui/cryptography').decodeSuiPrivateKey>;
   try {
-    parsed = decodeSuiPrivateKey(trimmed);
+    parsed = sui('cryptography').decodeSuiPrivateKey(trimmed);
   } catch (e) {
     // The SDK's message quotes the whole string; a log line must never carry the key, so keep
     // only the kind of failure.
@@ -74,7 +71,7 @@ export function keypairFromKeystoreEntry(entry: unknown, where: string): Keypair
     fail('ERR_SUI_KEY', `${where}: expected ${SECRET_KEY_BYTES + 1} bytes (flag + secret), got ${raw.length}`);
   }
   const flag = raw[0];
-  const scheme = (SIGNATURE_FLAG_TO_SCHEME as Record<number, SignatureScheme | undefined>)[flag];
+  const scheme = (sui('cryptography').SIGNATURE_FLAG_TO_SCHEME as Record<number, SignatureScheme | undefined>)[flag];
   if (scheme === undefined) fail('ERR_SUI_KEY', `${where}: unknown signature scheme flag ${flag}`);
   return keypairFor(scheme, new Uint8Array(raw.subarray(1)), where);
 }
@@ -106,6 +103,7 @@ export function loadSuiKey(source: SuiKeySource | string): Keypair {
     fail('ERR_SUI_KEY', `keystore ${path} must be a non-empty JSON array of keys`);
   }
   if (source.address !== undefined) {
+    const { isValidSuiAddress, normalizeSuiAddress } = sui('utils');
     if (!isValidSuiAddress(normalizeSuiAddress(source.address)) || !/^0x[0-9a-fA-F]{1,64}$/.test(source.address)) {
       fail('ERR_SUI_KEY', `"${source.address}" is not a Sui address`);
     }

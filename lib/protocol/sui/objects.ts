@@ -6,9 +6,9 @@
  * those, the transaction is complete and `tx.build()` needs no network -- that is how the tests
  * build and check real bytes. When we only know the id, the SDK asks the RPC node at build time.
  */
-import { Inputs, type Transaction, type TransactionObjectArgument } from '@mysten/sui/transactions';
-import { fromBase58, normalizeSuiObjectId } from '@mysten/sui/utils';
+import type { Transaction, TransactionObjectArgument } from '@mysten/sui/transactions';
 import { fail } from '../../engine/errors.js';
+import { sui } from './sdk.js';
 
 /** A shared object: id, and (for offline building) the version at which it became shared. */
 export interface SharedObjectSpec {
@@ -30,7 +30,7 @@ export function parseObjectId(value: unknown, what: string, code: 'ERR_SUI_CONFI
   if (typeof value !== 'string' || !/^0x[0-9a-fA-F]{1,64}$/.test(value)) {
     fail(code, `${what} must be a 0x-prefixed hex id of at most 64 digits, got ${JSON.stringify(value)}`);
   }
-  return normalizeSuiObjectId(value);
+  return sui('utils').normalizeSuiObjectId(value);
 }
 
 /** Parses a u64 given as bigint, safe integer or decimal string. */
@@ -49,7 +49,7 @@ export function parseDigest(value: unknown, what: string, code: 'ERR_SUI_CONFIG'
   let bytes: Uint8Array | undefined;
   if (typeof value === 'string') {
     try {
-      bytes = fromBase58(value);
+      bytes = sui('utils').fromBase58(value);
     } catch {
       bytes = undefined;
     }
@@ -88,12 +88,12 @@ export function normalizeOwned(spec: OwnedObjectSpec, what: string, code: 'ERR_S
 export function sharedInput(tx: Transaction, spec: SharedObjectSpec, mutable: boolean, what: string): TransactionObjectArgument {
   const s = normalizeShared(spec, what);
   if (s.initialSharedVersion === undefined) return tx.object(s.objectId);
-  return tx.object(Inputs.SharedObjectRef({ objectId: s.objectId, initialSharedVersion: String(s.initialSharedVersion), mutable }));
+  return tx.object(sui('transactions').Inputs.SharedObjectRef({ objectId: s.objectId, initialSharedVersion: String(s.initialSharedVersion), mutable }));
 }
 
 /** Adds an owned object input; fully specified if version and digest are known. */
 export function ownedInput(tx: Transaction, spec: OwnedObjectSpec, what: string): TransactionObjectArgument {
   const s = normalizeOwned(spec, what);
   if (s.version === undefined) return tx.object(s.objectId);
-  return tx.object(Inputs.ObjectRef({ objectId: s.objectId, version: String(s.version), digest: s.digest as string }));
+  return tx.object(sui('transactions').Inputs.ObjectRef({ objectId: s.objectId, version: String(s.version), digest: s.digest as string }));
 }

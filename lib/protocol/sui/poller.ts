@@ -14,7 +14,7 @@ import { fail, AtomaError } from '../../engine/errors.js';
 import { ATOMA_DB_MODULE } from './abi.js';
 import type { SqliteCursorStore } from './cursor-store.js';
 import { atomaEventName, parseAtomaEvent, type AtomaEvent, type SuiEventId } from './events.js';
-import { normalizeSuiAddress } from '@mysten/sui/utils';
+import { sui } from './sdk.js';
 
 /** The filter we send: events whose type is defined in module `db` of the Atoma package. */
 export interface AtomaEventFilter {
@@ -122,7 +122,7 @@ export class AtomaEventPoller {
     const r = this.retry;
     if (!(r.maxAttempts >= 1 && r.initialDelayMs >= 0 && r.maxDelayMs >= r.initialDelayMs)) fail('ERR_ARGUMENT', 'invalid retry policy');
     // One cursor per (package, module): a different package never reuses another's position.
-    this.stream = `${normalizeSuiAddress(opts.packageId)}::${ATOMA_DB_MODULE}`;
+    this.stream = `${sui('utils').normalizeSuiAddress(opts.packageId)}::${ATOMA_DB_MODULE}`;
     this.pkgPrefix = this.stream;
   }
 
@@ -138,7 +138,7 @@ export class AtomaEventPoller {
       if (signal?.aborted) fail('ERR_SUI_RPC', 'event poll aborted');
       try {
         const page = await this.opts.source.queryEvents({
-          query: { MoveEventModule: { package: normalizeSuiAddress(this.opts.packageId), module: ATOMA_DB_MODULE } },
+          query: { MoveEventModule: { package: sui('utils').normalizeSuiAddress(this.opts.packageId), module: ATOMA_DB_MODULE } },
           cursor,
           limit: this.pageSize,
           order: 'ascending',

@@ -6,10 +6,11 @@
  * can share one transaction and one gas payment. Inputs are validated here -- u64 range, 32-byte
  * commitments, ASCII model names -- because a bad argument otherwise costs gas for an abort.
  */
-import { Transaction, type TransactionObjectArgument } from '@mysten/sui/transactions';
+import type { Transaction, TransactionObjectArgument } from '@mysten/sui/transactions';
 import { fail } from '../../engine/errors.js';
 import { ATOMA_DB_MODULE, BYTES_PER_HASH_COMMITMENT, ENTRY_FUNCTIONS, SUI_RANDOM_OBJECT_ID, type AtomaEntryFunction } from './abi.js';
 import { ownedInput, parseObjectId, parseU64, sharedInput, type OwnedObjectSpec, type SharedObjectSpec } from './objects.js';
+import { sui } from './sdk.js';
 
 /** What every call needs: which package to call and the AtomaDb shared object. */
 export interface AtomaCallContext {
@@ -41,6 +42,11 @@ function u64Vector(values: unknown, what: string): bigint[] {
   return values.map((v, i) => parseU64(v, `${what}[${i}]`));
 }
 
+/** A fresh transaction, from the SDK loaded on first use (sdk.ts). */
+function newTransaction(): Transaction {
+  return new (sui('transactions').Transaction)();
+}
+
 /** Appends `package::db::fn(args)`; checks the argument count against the ABI table. */
 function call(
   tx: Transaction,
@@ -61,7 +67,7 @@ function call(
  * `register_node_entry(self: &mut AtomaDb, ctx)`: registers the sender as a node; the contract
  * transfers a new NodeBadge to the sender and emits `NodeRegisteredEvent`.
  */
-export function buildRegisterNode(ctx: AtomaCallContext, tx: Transaction = new Transaction()): Transaction {
+export function buildRegisterNode(ctx: AtomaCallContext, tx: Transaction = newTransaction()): Transaction {
   return call(tx, ctx, 'register_node_entry', () => []);
 }
 
@@ -69,7 +75,7 @@ export function buildRegisterNode(ctx: AtomaCallContext, tx: Transaction = new T
 export function buildAddNodeToModel(
   ctx: AtomaCallContext,
   args: WithBadge & { modelName: string; echelon: U64Like },
-  tx: Transaction = new Transaction(),
+  tx: Transaction = newTransaction(),
 ): Transaction {
   // ascii::String: Sui rejects non-ASCII bytes when it deserializes the argument.
   if (typeof args.modelName !== 'string' || !/^[\x00-\x7f]*$/.test(args.modelName)) {
@@ -87,7 +93,7 @@ export function buildAddNodeToModel(
 export function buildSubscribeNodeToTask(
   ctx: AtomaCallContext,
   args: WithBadge & { taskSmallId: U64Like; pricePerOneMillionComputeUnits: U64Like },
-  tx: Transaction = new Transaction(),
+  tx: Transaction = newTransaction(),
 ): Transaction {
   const task = parseU64(args.taskSmallId, 'taskSmallId');
   const price = parseU64(args.pricePerOneMillionComputeUnits, 'pricePerOneMillionComputeUnits');
@@ -112,7 +118,7 @@ export function buildTrySettleStack(
     committedStackProof: Uint8Array;
     stackMerkleLeaf: Uint8Array;
   },
-  tx: Transaction = new Transaction(),
+  tx: Transaction = newTransaction(),
 ): Transaction {
   const stack = parseU64(args.stackSmallId, 'stackSmallId');
   const units = parseU64(args.numClaimedComputeUnits, 'numClaimedComputeUnits');
@@ -137,7 +143,7 @@ export function buildTrySettleStack(
 export function buildSubmitStackSettlementAttestation(
   ctx: AtomaCallContext,
   args: WithBadge & { stackSmallId: U64Like; committedStackProof: Uint8Array; stackMerkleLeaf: Uint8Array },
-  tx: Transaction = new Transaction(),
+  tx: Transaction = newTransaction(),
 ): Transaction {
   const stack = parseU64(args.stackSmallId, 'stackSmallId');
   const proof = bytesArg(args.committedStackProof, 'committedStackProof', BYTES_PER_HASH_COMMITMENT);
@@ -157,7 +163,7 @@ export function buildSubmitStackSettlementAttestation(
 export function buildStartAttestationDispute(
   ctx: AtomaCallContext,
   args: WithBadge & { stackSmallId: U64Like; attestationCommitment: Uint8Array },
-  tx: Transaction = new Transaction(),
+  tx: Transaction = newTransaction(),
 ): Transaction {
   const stack = parseU64(args.stackSmallId, 'stackSmallId');
   const commitment = bytesArg(args.attestationCommitment, 'attestationCommitment');
@@ -173,7 +179,7 @@ export function buildStartAttestationDispute(
 export function buildClaimFunds(
   ctx: AtomaCallContext,
   args: WithBadge & { settledTicketIds: U64Like[] },
-  tx: Transaction = new Transaction(),
+  tx: Transaction = newTransaction(),
 ): Transaction {
   const ids = u64Vector(args.settledTicketIds, 'settledTicketIds');
   if (ids.length === 0) fail('ERR_ARGUMENT', 'settledTicketIds must not be empty');
@@ -187,7 +193,7 @@ export function buildClaimFunds(
 export function buildClaimFundsForStacks(
   ctx: AtomaCallContext,
   args: WithBadge & { stackSmallIds: U64Like[]; numComputeUnitsPerStackToClaim: U64Like[] },
-  tx: Transaction = new Transaction(),
+  tx: Transaction = newTransaction(),
 ): Transaction {
   const ids = u64Vector(args.stackSmallIds, 'stackSmallIds');
   const units = u64Vector(args.numComputeUnitsPerStackToClaim, 'numComputeUnitsPerStackToClaim');
