@@ -30,6 +30,23 @@ describe('atoma run / trace', () => {
     expect(t.leaves.map((l: { step: number }) => l.step)).toEqual([1, 1, 2, 2]);
   });
 
+  it('--requests: OpenAI spellings are aliases, an unknown key is an error naming the key and the line', () => {
+    const jsonl = join(dir, 'keys.jsonl');
+    writeFileSync(jsonl, `{"prompt":"abc","maxTokens":4,"topK":5,"topP":0.9,"temperature":0.7,"seed":2}\n{"prompt":"abc","max_tokens":4,"top_k":5,"top_p":0.9,"temperature":0.7,"seed":2}\n`);
+    const r = runCli(['run', '--requests', jsonl, '--json'], env);
+    expect(r.status, r.stderr).toBe(0);
+    const [a, b] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(a.tokens).toHaveLength(4);
+    expect(b.outputDigest).toBe(a.outputDigest);
+    writeFileSync(jsonl, `{"prompt":"abc"}\n{"prompt":"abc","max_token":4}\n`);
+    const bad = runCli(['run', '--requests', jsonl, '--json'], env);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`${jsonl} line 2: unknown key 'max_token' (did you mean max_tokens?)`);
+    expect(bad.stdout).toBe('');
+    writeFileSync(jsonl, `{"prompt":"abc","maxTokens":4,"max_tokens":5}\n`);
+    expect(runCli(['run', '--requests', jsonl, '--json'], env).stderr).toContain("line 1: 'maxTokens' and 'max_tokens' give the same setting twice");
+  });
+
   it('rejects bad options with usage errors', () => {
     expect(runCli(['run', '--max-tokens', '3'], env).status).toBe(2);
     expect(runCli(['run', '--prompt', 'x', '--max-tokens', 'many'], env).stderr).toContain('ERR_USAGE');
