@@ -16,6 +16,7 @@ import {
   Ledger, LedgerClient, serveLedger, commitment, signEvent, signerFromSeed, generateSigner, eventDigest, checkSignature, preverifyEvent,
   MAX_INPUT, DEFAULT_PARAMS, type Signer,
 } from '../lib/protocol/index.js';
+import { signInput } from '../lib/protocol/ledger/inputs.js';
 import { canonical } from '../lib/protocol/ledger/store.js';
 import { cli, runCli } from './helpers.js';
 
@@ -163,7 +164,7 @@ describe('signed events on the embedded ledger', () => {
     const [x, y] = sampled.nodes;
     // Different trace lengths: the dispute goes straight to a full re-execution.
     const results = new Map([[x, { out: hx('out'), root: hx('root'), leaves: 4 }], [y, { out: hx('other'), root: hx('root2'), leaves: 5 }]]);
-    for (const n of [x, y]) l.submit(as({ type: 'commit', request, node: n, commitment: commitment(results.get(n)!.out, results.get(n)!.root, n, hx('salt', n)) }));
+    for (const n of [x, y]) l.submit(as({ type: 'commit', request, node: n, commitment: commitment(results.get(n)!.out, results.get(n)!.root, results.get(n)!.leaves, n, hx('salt', n)) }));
     for (const n of [x, y]) {
       const r = results.get(n)!;
       l.submit(as({ type: 'reveal', request, node: n, outputDigest: r.out, traceRoot: r.root, traceLeaves: r.leaves, salt: hx('salt', n) }));
@@ -263,7 +264,8 @@ describe('signed events and inputs through the service', () => {
     const c = new LedgerClient(svc.url);
     try {
       const bytes = Buffer.from(canonical({ prompt: [1, 2, 3], maxTokens: 8, seed: 7, temperature: 0.8 }));
-      const digest = await c.putInput(bytes);
+      await c.submit({ type: 'deposit', account: client.publicKey, amount: 1000 });
+      const digest = await c.putInput(bytes, client);
       expect(digest).toBe(blake3(bytes).toString('hex'));
       expect((await c.getInput(digest)).equals(bytes)).toBe(true);
       const raw = await fetch(`${svc.url}/inputs/${digest}`);
@@ -274,11 +276,13 @@ describe('signed events and inputs through the service', () => {
       expect(absent.status).toBe(404);
       expect(((await absent.json()) as { error: { code: string } }).error.code).toBe('ERR_NOT_FOUND');
       expect((await fetch(`${svc.url}/inputs/zz`)).status).toBe(400);
-      const tooBig = await fetch(`${svc.url}/inputs`, { method: 'POST', body: Buffer.alloc(MAX_INPUT + 1) });
+      const big = Buffer.alloc(MAX_INPUT + 1);
+      const g = signInput(big, client);
+      const tooBig = await fetch(`${svc.url}/inputs`, { method: 'POST', body: big, headers: { 'x-atoma-account': g.account, 'x-atoma-nonce': g.nonce, 'x-atoma-sig': g.sig } });
       expect(tooBig.status).toBe(413);
       expect(((await tooBig.json()) as { error: { code: string } }).error.code).toBe('ERR_TOO_LARGE');
-      expect(await asyncCodeOf(c.putInput(Buffer.alloc(MAX_INPUT + 1)))).toBe('ERR_TOO_LARGE');
-      expect((await c.putInput(new Uint8Array(0)))).toBe(blake3(Buffer.alloc(0)).toString('hex'));
+      expect(await asyncCodeOf(c.putInput(Buffer.alloc(MAX_INPUT + 1), client))).toBe('ERR_TOO_LARGE');
+      expect((await c.putInput(new Uint8Array(0), client))).toBe(blake3(Buffer.alloc(0)).toString('hex'));
 
       const node = nodes[0];
       await c.submit({ type: 'deposit', account: node.publicKey, amount: P.minCollateral });

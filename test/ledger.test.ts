@@ -46,7 +46,7 @@ describe('embedded SQLite ledger', () => {
       expect(l.state.requests[request].input).toBe(input);
       const nodes = (effects.find((e) => e.type === 'sampled') as { nodes: string[] }).nodes;
       const out = hx('o'), tr = hx('t');
-      for (const n of nodes) l.submit(as({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('s', n)) }));
+      for (const n of nodes) l.submit(as({ type: 'commit', request, node: n, commitment: commitment(out, tr, 4, n, hx('s', n)) }));
       for (const n of nodes) l.submit(as({ type: 'reveal', request, node: n, outputDigest: out, traceRoot: tr, traceLeaves: 4, salt: hx('s', n) }));
       expect(l.state.requests[request]).toBeUndefined();
       expect(l.closedRequest(request)?.outcome).toBe('settled');
@@ -142,7 +142,7 @@ describe('ledger service over loopback', () => {
       // 50 concurrent deposits: group commit, all acknowledged with distinct sequence numbers.
       const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => c.submit({ type: 'deposit', account: hx('acct', i), amount: i + 1 })));
       expect(new Set(rs.map((r) => r.seq)).size).toBe(50);
-      const input = await c.putInput(Buffer.from('input bytes'));
+      const input = await c.putInput(Buffer.from('input bytes'), keys.get(key('client'))!);
       const { effects } = await c.submit(as({ type: 'request', request: hx('rq'), task: hx('task'), client: key('client'), maxPrice: 7, input }));
       expect(effects[0].type).toBe('sampled');
       expect((await c.verify()).ok).toBe(true);

@@ -68,6 +68,7 @@ export type AtomaErrorCode =
   | 'ERR_NOT_REFEREE'
   | 'ERR_FAUCET'
   | 'ERR_TOO_LARGE'
+  | 'ERR_QUOTA'
   // WebAssembly functions and confidential requests (lib/wasm/, lib/crypto/)
   | 'ERR_WASM_INVALID'
   | 'ERR_WASM_FORBIDDEN_IMPORT'

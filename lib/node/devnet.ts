@@ -189,7 +189,8 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
     const refereeKey = generateSigner();
     const nodeKeys: Signer[] = Array.from({ length: o.nodes }, () => generateSigner());
     const pem = (k: Signer) => k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    svc = await serveLedger({ db: join(dir, 'ledger.db'), host: '127.0.0.1', port: 0, tickMs: 20, params, referees: [refereeKey.publicKey], faucet: true });
+    // Every node process streams from 127.0.0.1 (a restarted one briefly twice): room for all of them.
+    svc = await serveLedger({ db: join(dir, 'ledger.db'), host: '127.0.0.1', port: 0, tickMs: 20, params, referees: [refereeKey.publicKey], faucet: true, maxStreamsPerAddress: 2 * o.nodes + 16 });
     const L = svc.ledger;
     const P = (port = new ServicePort(svc.url));
     const p = L.state.params;
@@ -303,7 +304,7 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
       const { bytes, digest } = encodeAssignment(a);
       open.set(request, { started: performance.now(), reveals: new Map() });
       r.requests++;
-      P.putInput(bytes)
+      P.putInput(bytes, clientKey)
         .then((input) => P.submit(signEvent({ type: 'request', request, task, client, maxPrice: price, minNodes: 1, input }, clientKey)))
         .catch((e: AtomaError) => {
           // Refused (no eligible nodes): the client gives up on it.

@@ -9,8 +9,10 @@ import { WebSocket } from 'ws';
 import { AtomaError, fail } from '../engine/errors.js';
 import { LedgerClient, type ClientEvent, type StreamItem } from '../protocol/ledger/client.js';
 import { blake3 } from '../engine/hash.js';
+import { signInput } from '../protocol/ledger/inputs.js';
 import { canonical, Ledger } from '../protocol/ledger/store.js';
 import type { Params } from '../protocol/params.js';
+import type { Signer } from '../protocol/signing.js';
 import type { Effect, Event } from '../protocol/types.js';
 
 export type { ClientEvent, StreamItem };
@@ -24,8 +26,8 @@ export interface LedgerPort {
    * `onError` is called when the stream broke (the caller resumes from its cursor).
    */
   stream(from: number, onItem: (item: StreamItem) => void, onError: (e: Error) => void): () => void;
-  /** Stores input bytes on the ledger; resolves with their BLAKE3 hex. */
-  putInput(bytes: Uint8Array): Promise<string>;
+  /** Stores input bytes on the ledger, signed for by `signer`'s funded account; resolves with their BLAKE3 hex. */
+  putInput(bytes: Uint8Array, signer: Signer): Promise<string>;
   /** The input bytes with this BLAKE3 hex (the caller verifies them). */
   getInput(digest: string): Promise<Buffer>;
   /** A record, or null when the ledger has none (a closed request carries `closed: {seq, outcome}`). */
@@ -110,8 +112,8 @@ export class ServicePort implements LedgerPort {
     };
   }
 
-  putInput(bytes: Uint8Array): Promise<string> {
-    return this.client.putInput(bytes);
+  putInput(bytes: Uint8Array, signer: Signer): Promise<string> {
+    return this.client.putInput(bytes, signer);
   }
 
   getInput(digest: string): Promise<Buffer> {
@@ -193,8 +195,9 @@ export class EmbeddedPort implements LedgerPort {
     };
   }
 
-  async putInput(bytes: Uint8Array): Promise<string> {
-    return this.ledger.putInput(bytes);
+  /** The same admission as the service's (signed, funded, within quota), so both ports behave alike. */
+  async putInput(bytes: Uint8Array, signer: Signer): Promise<string> {
+    return this.ledger.putSignedInput(bytes, signInput(bytes, signer));
   }
 
   async getInput(digest: string): Promise<Buffer> {

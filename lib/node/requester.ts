@@ -66,7 +66,7 @@ export async function submitRequest(ledger: LedgerPort, signer: Signer, o: Reque
   const timeoutMs = timerMs(o.timeoutMs ?? 120_000, 'submitRequest: timeoutMs');
   if ((o.assignment === undefined) === (o.wasm === undefined)) fail('ERR_ARGUMENT', 'submitRequest: give exactly one of assignment (inference) and wasm');
   const { bytes, digest } = o.wasm ? encodeWasmAssignment(o.wasm) : encodeAssignment(o.assignment!);
-  const stored = await ledger.putInput(bytes);
+  const stored = await ledger.putInput(bytes, signer);
   if (stored !== digest) fail('ERR_DIGEST_MISMATCH', `the ledger stored the input as ${stored}, expected ${digest}`);
   const event = { type: 'request' as const, request, task: o.task, client: signer.publicKey, maxPrice: o.maxPrice, minNodes: o.minNodes ?? 1, input: digest };
   const { seq } = await ledger.submit(signEvent(event, signer));

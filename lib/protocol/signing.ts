@@ -102,6 +102,17 @@ function publicKeyOf(id: string): KeyObject | undefined {
   return k;
 }
 
+/** Whether `sig` (128 hex) is the Ed25519 signature of `digest` by `id` (a raw public key, 64 hex). */
+export function verifiesAs(id: string, digest: Uint8Array, sig: string): boolean {
+  if (!isHex32(id) || typeof sig !== 'string' || !SIG.test(sig)) return false;
+  const key = publicKeyOf(id);
+  try {
+    return key !== undefined && verify(null, digest, key, Buffer.from(sig, 'hex'));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Signatures already verified off the main thread (preverifyEvent): sig -> the digest it was
  * verified over. The digest covers the actor field, so an entry stands for exactly one (actor,

@@ -7,7 +7,9 @@ import { WebSocket } from 'ws';
 import { AtomaError, fail } from '../../engine/errors.js';
 import { blake3 } from '../../engine/hash.js';
 import { isHex32 } from '../ids.js';
+import type { Signer } from '../signing.js';
 import type { Effect, Event, KeyRecord } from '../types.js';
+import { GRANT_HEADERS, signInput } from './inputs.js';
 
 /** An event as a client sends it (signed with signing.ts signEvent): the ledger stamps `at` and any entropy. */
 export type ClientEvent = { type: Event['type'] } & Record<string, unknown>;
@@ -18,7 +20,7 @@ export interface StreamItem { seq: number; event: Event; effects: Effect[] }
  * @example
  * const c = new LedgerClient('http://127.0.0.1:7070');
  * const { seq, effects } = await c.submit(signEvent({ type: 'register', node: key.publicKey, collateral }, key));
- * const input = await c.putInput(bytes);   // the request's `input`
+ * const input = await c.putInput(bytes, key);   // the request's `input`, stored for key's (funded) account
  * const stop = c.stream(0, (item) => console.log(item.seq, item.event.type));
  */
 export class LedgerClient {
@@ -58,11 +60,11 @@ export class LedgerClient {
   }
 
   /** One raw-bytes exchange (request inputs): the reply body, or the service's typed error. */
-  private raw(method: 'GET' | 'POST', path: string, body?: Uint8Array): Promise<Buffer> {
+  private raw(method: 'GET' | 'POST', path: string, body?: Uint8Array, headers: Record<string, string> = {}): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const req = http.request(new URL(path, this.base), {
         method, agent: this.agent,
-        headers: body === undefined ? {} : { 'content-type': 'application/octet-stream', 'content-length': body.byteLength },
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/octet-stream', 'content-length': body.byteLength },
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -83,13 +85,16 @@ export class LedgerClient {
   }
 
   /**
-   * Stores a request input on the ledger; resolves with its BLAKE3 digest (checked against the
-   * digest of the bytes sent), the `input` field of the request that uses it.
+   * Stores a request input on the ledger, signed for by `signer`'s account (funded, within its
+   * input quota: docs/protocol.md); resolves with its BLAKE3 digest (checked against the digest of
+   * the bytes sent), the `input` field of the request that uses it.
    */
-  async putInput(bytes: Uint8Array): Promise<string> {
+  async putInput(bytes: Uint8Array, signer: Signer): Promise<string> {
     if (!(bytes instanceof Uint8Array)) throw new AtomaError('putInput: bytes must be a Uint8Array', 'ERR_ARGUMENT');
     const want = blake3(bytes).toString('hex');
-    const reply = JSON.parse((await this.raw('POST', '/inputs', bytes)).toString('utf8')) as { digest?: unknown };
+    const g = signInput(bytes, signer);
+    const headers = { [GRANT_HEADERS.account]: g.account, [GRANT_HEADERS.nonce]: g.nonce, [GRANT_HEADERS.sig]: g.sig };
+    const reply = JSON.parse((await this.raw('POST', '/inputs', bytes, headers)).toString('utf8')) as { digest?: unknown };
     if (reply.digest !== want) throw new AtomaError(`ledger service: stored input under ${String(reply.digest)}, expected ${want}`, 'ERR_DIGEST_MISMATCH');
     return want;
   }
@@ -129,11 +134,30 @@ export class LedgerClient {
     return this.call('GET', '/verify') as Promise<{ ok: boolean; seq: number }>;
   }
 
-  /** Follows committed events from `from` on; returns a function that stops. */
+  /**
+   * Follows committed events from `from` on; returns a function that stops. A refused stream
+   * (too many from this address: HTTP 429) reports the service's typed error (ERR_BUSY).
+   */
   stream(from: number, onItem: (item: StreamItem) => void, onError?: (e: Error) => void): () => void {
     const ws = new WebSocket(`ws://${this.base.host}/stream?from=${from}`, { maxPayload: 16 * 1024 * 1024 });
     ws.on('message', (data) => onItem(JSON.parse(String(data))));
-    ws.on('error', (e) => onError?.(e));
+    let refused = false;
+    ws.on('error', (e) => {
+      if (!refused) onError?.(e);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      refused = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let error: { code?: string; message?: string } | undefined;
+        try {
+          error = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: { code: string; message: string } }).error;
+        } catch { /* not JSON: reported below */ }
+        ws.terminate();
+        onError?.(new AtomaError(error?.message ?? `ledger stream refused: HTTP ${res.statusCode}`, error?.code ?? 'ERR_LEDGER'));
+      });
+    });
     return () => ws.terminate();
   }
 

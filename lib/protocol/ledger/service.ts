@@ -3,14 +3,18 @@
  * stream, so separate node and client processes can share one ledger. Loopback by default.
  *
  *   POST /events          one signed event (JSON, <= 64 KiB) -> {seq, effects} | {error: {code, message}}
- *   POST /inputs          raw request input bytes (<= 1 MiB)  -> {digest} (BLAKE3, the request's `input`)
+ *   POST /inputs          raw request input bytes (<= 1 MiB), signed by a funded account in the
+ *                         x-atoma-account/-nonce/-sig headers (inputs.ts) -> {digest} (BLAKE3, the request's `input`)
  *   GET  /inputs/DIGEST   the stored bytes (application/octet-stream); 404 ERR_NOT_FOUND when absent
  *   GET  /state           ledger summary (seq, time, beacon, treasury, counts, params)
  *   GET  /nodes/ID, /tasks/ID, /requests/ID, /accounts/ID
  *   GET  /keys/NODE       a registered node's published encryption keys, oldest first
  *   GET  /events?from=SEQ&limit=N                       logged events with effects
  *   GET  /verify          replays the log and compares it with the stored state
- *   WS   /stream?from=SEQ  every committed {seq, event, effects}, from SEQ on, then live
+ *   WS   /stream?from=SEQ  every committed {seq, event, effects}, from SEQ on, then live: paged
+ *                         with backpressure (stream.ts); at most `maxStreamsPerAddress` per client
+ *                         address and `maxStreams` in all, beyond which the upgrade gets HTTP 429
+ *                         {error: {code: ERR_BUSY}}
  *
  * Group commit: events that arrive while a commit is in progress are applied together in the
  * next transaction (one fsync), each in its own savepoint; every reply is sent only after its
@@ -20,12 +24,14 @@
  * seen before; `deposit` only while the faucet is on (ServiceOptions.faucet, default on).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { fail } from '../../engine/errors.js';
 import { isHex32 } from '../ids.js';
 import { preverifyEvent } from '../signing.js';
+import { GRANT_HEADERS } from './inputs.js';
 import { Ledger, MAX_INPUT, type LedgerOptions, type SubmitResult } from './store.js';
+import { StreamHub, type StreamLimits } from './stream.js';
 
 export const MAX_BODY = 64 * 1024;
 /** Longest a queued event waits for the signature checks of events that arrived with it (ms). */
@@ -37,12 +43,20 @@ export interface ServiceOptions extends LedgerOptions {
   host?: string;
   /** How often to check deadlines (ms). */
   tickMs?: number;
+  /** Paging and backpressure of the event stream (stream.ts). */
+  stream?: StreamLimits;
+  /** Open event streams one client address may hold (default 64). */
+  maxStreamsPerAddress?: number;
+  /** Open event streams in all (default 1024). */
+  maxStreams?: number;
 }
 
 export interface LedgerService {
   url: string;
   port: number;
   ledger: Ledger;
+  /** The event stream's readers (their cursors and phases). */
+  streams: StreamHub;
   close(): Promise<void>;
 }
 
@@ -56,17 +70,22 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
   const ledger = Ledger.open(opts.db, opts);
   const queue: { input: unknown; done: (r: SubmitResult) => void }[] = [];
   const sockets = new Set<WebSocket>();
+  const hub = new StreamHub({ page: (from, n) => ledger.eventTexts(from, n), head: () => ledger.state.seq }, opts.stream);
+  const maxPerAddress = opts.maxStreamsPerAddress ?? 64;
+  const maxStreams = opts.maxStreams ?? 1024;
+  /** Open stream connections per client address (counted from the upgrade to the socket's close). */
+  const perAddress = new Map<string, number>();
+  let streamCount = 0;
   let flushing = false;
   /** Events whose signature is being checked on the thread pool (they join the queue after). */
   let verifying = 0;
   let flushTimer: NodeJS.Timeout | undefined;
 
   const broadcast = (rs: SubmitResult[]) => {
-    if (sockets.size === 0) return;
-    for (const r of rs) if (r.ok) {
-      const msg = JSON.stringify({ seq: r.seq, event: r.event, effects: r.effects });
-      for (const ws of sockets) if ((ws as WebSocket & { caughtUp?: boolean }).caughtUp) ws.send(msg);
-    }
+    if (hub.size === 0) return;
+    const items: { seq: number; text: string }[] = [];
+    for (const r of rs) if (r.ok) items.push({ seq: r.seq, text: JSON.stringify({ seq: r.seq, event: r.event, effects: r.effects }) });
+    hub.publish(items);
   };
   const flush = () => {
     flushing = false;
@@ -162,6 +181,16 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
         return r.ok ? send(res, 200, { seq: r.seq, event: r.event, effects: r.effects }) : send(res, r.error.code === 'ERR_LEDGER' ? 500 : 400, { error: r.error });
       }
       if (req.method === 'POST' && u.pathname === '/inputs') {
+        const grant = { account: req.headers[GRANT_HEADERS.account], nonce: req.headers[GRANT_HEADERS.nonce], sig: req.headers[GRANT_HEADERS.sig] };
+        const declared = Number(req.headers['content-length'] ?? 0);
+        try {
+          // Refused before the body is read: an unsigned, unfunded, replayed or over-quota upload costs a header parse.
+          ledger.checkUpload(grant, Number.isSafeInteger(declared) && declared <= MAX_INPUT ? declared : 0);
+        } catch (e) {
+          const code = (e as { code?: string }).code ?? 'ERR_LEDGER';
+          res.setHeader('connection', 'close');
+          return sendError(res, code === 'ERR_SIGNATURE' ? 401 : code === 'ERR_QUOTA' || code === 'ERR_FUNDS' ? 403 : code === 'ERR_REPLAY' ? 409 : 400, code, (e as Error).message);
+        }
         let bytes: Buffer;
         try {
           bytes = await readBytes(req, MAX_INPUT, 'ERR_TOO_LARGE');
@@ -169,7 +198,7 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
           if ((e as { code?: string }).code === 'ERR_TOO_LARGE') return sendError(res, 413, 'ERR_TOO_LARGE', `a request input is at most ${MAX_INPUT} bytes`);
           throw e;
         }
-        return send(res, 200, { digest: ledger.putInput(bytes) });
+        return send(res, 200, { digest: ledger.putSignedInput(bytes, grant as never) });
       }
       if (req.method !== 'GET') return sendError(res, 405, 'ERR_EVENT', 'only GET, POST /events and POST /inputs');
       if (parts.length === 2 && parts[0] === 'inputs') {
@@ -211,22 +240,42 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
 
   const server: Server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 30_000;
-  const wss = new WebSocketServer({ server, path: '/stream', maxPayload: 1024 });
-  wss.on('connection', (ws: WebSocket & { caughtUp?: boolean }, req) => {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
+  /** Refuses an upgrade with a typed JSON error, as the HTTP routes do. */
+  const refuseUpgrade = (socket: Socket, status: number, reason: string, code: string, message: string) => {
+    const text = JSON.stringify({ error: { code, message } });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  };
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const u = new URL(req.url ?? '/', 'http://ledger');
+    if (u.pathname !== '/stream') return refuseUpgrade(socket, 404, 'Not Found', 'ERR_NOT_FOUND', `no stream at ${u.pathname}`);
+    const address = socket.remoteAddress ?? '?';
+    const mine = perAddress.get(address) ?? 0;
+    if (mine >= maxPerAddress) return refuseUpgrade(socket, 429, 'Too Many Requests', 'ERR_BUSY', `${address} already holds ${mine} event streams (at most ${maxPerAddress} per address)`);
+    if (streamCount >= maxStreams) return refuseUpgrade(socket, 429, 'Too Many Requests', 'ERR_BUSY', `the service holds ${streamCount} event streams (at most ${maxStreams})`);
+    // Counted until the socket closes, whether or not the handshake completes.
+    perAddress.set(address, mine + 1);
+    streamCount++;
+    socket.once('close', () => {
+      streamCount--;
+      const n = (perAddress.get(address) ?? 1) - 1;
+      if (n > 0) perAddress.set(address, n);
+      else perAddress.delete(address);
+    });
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const u = new URL(req.url ?? '/', 'http://ledger');
     const raw = u.searchParams.get('from');
-    let from = raw !== null && /^\d{1,15}$/.test(raw) ? Number(raw) : ledger.state.seq;
+    const from = raw !== null && /^\d{1,15}$/.test(raw) ? Number(raw) : ledger.state.seq;
     sockets.add(ws);
-    ws.on('close', () => sockets.delete(ws));
+    const reader = hub.add({ send: (text, done) => ws.send(text, done), get open() { return ws.readyState === ws.OPEN; } }, from);
+    ws.on('close', () => {
+      sockets.delete(ws);
+      hub.remove(reader);
+    });
+    ws.on('error', () => ws.terminate());
     ws.on('message', () => ws.close(1003, 'the stream is read-only'));
-    // Catch up from the log in pages, then switch to live broadcasts (same thread: no gap).
-    for (;;) {
-      const page = ledger.events(from, 1000);
-      for (const r of page) ws.send(JSON.stringify(r));
-      if (page.length < 1000) break;
-      from = page[page.length - 1].seq + 1;
-    }
-    ws.caughtUp = true;
   });
   const timer = setInterval(() => {
     const r = ledger.tickIfDue();
@@ -240,7 +289,7 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${host}:${port}`, port, ledger,
+    url: `http://${host}:${port}`, port, ledger, streams: hub,
     close: async () => {
       clearInterval(timer);
       flush();

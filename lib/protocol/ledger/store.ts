@@ -16,9 +16,12 @@
  *   the nonces seen before (table `nonces`, written in the event's transaction, rebuilt from the
  *   log when missing; ERR_REPLAY). `genesis`, `tick` and `beacon` are the ledger's own events;
  *   `deposit` mints money, so it is admitted only when the ledger runs with the faucet on.
- * - Request inputs: the ledger is the local network's data-availability layer. `putInput` stores
- *   bytes under their BLAKE3 digest (<= 1 MiB); a `request` naming an input that is not stored is
- *   refused, so every sampled node can fetch exactly what the client signed for.
+ * - Request inputs: the ledger is the local network's data-availability layer. Inputs are stored
+ *   under their BLAKE3 digest (<= 1 MiB); a `request` naming an input that is not stored is
+ *   refused, so every sampled node can fetch exactly what the client signed for. A client stores
+ *   them with `putSignedInput` (inputs.ts): signed by an account with a balance, nonce not seen
+ *   before (table `input_grants`), and within the account's quota of stored bytes
+ *   (LedgerOptions.inputQuota). `putInput` is the operator's own, in process, like `mint`.
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +31,7 @@ import { isHex32 } from '../ids.js';
 import { applyInPlace, emptyState, nextDeadline } from '../machine.js';
 import { DEFAULT_PARAMS, type Params } from '../params.js';
 import { actorOf, checkSignature } from '../signing.js';
+import { checkGrantForm, checkInputGrant, type InputGrant } from './inputs.js';
 import type { Effect, Event, Hex32, RequestRecord, State } from '../types.js';
 import { STAMPED, validateEvent } from '../validate.js';
 
@@ -35,6 +39,9 @@ const SCALARS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted', 'refer
 
 /** Largest request input the ledger stores (bytes). */
 export const MAX_INPUT = 1024 * 1024;
+
+/** Default bytes of inputs an account may have stored (LedgerOptions.inputQuota). */
+export const DEFAULT_INPUT_QUOTA = 64 * 1024 * 1024;
 
 /** Events only the ledger writes; a client that sends one is refused. */
 const LEDGER_EVENTS = new Set(['genesis', 'tick', 'beacon']);
@@ -53,6 +60,11 @@ export interface LedgerOptions {
    * test network. With false, only the operator mints, in process (`Ledger.mint`).
    */
   faucet?: boolean;
+  /**
+   * Bytes of request inputs each account may store over the ledger's life (signed uploads; an
+   * upload of bytes already stored costs nothing). Default DEFAULT_INPUT_QUOTA.
+   */
+  inputQuota?: number;
 }
 
 export type SubmitResult = { ok: true; seq: number; event: Event; effects: Effect[] } | { ok: false; error: { code: string; message: string } };
@@ -71,11 +83,15 @@ export class Ledger {
   private readonly stmts: Record<string, Database.Statement>;
   /** Whether clients may deposit (LedgerOptions.faucet). */
   readonly faucet: boolean;
+  /** Bytes of inputs each account may store (LedgerOptions.inputQuota). */
+  readonly inputQuota: number;
 
   private constructor(readonly db: Database.Database, opts: LedgerOptions) {
     this.clock = opts.clock ?? Date.now;
     this.entropy = opts.entropy ?? (() => randomBytes(32).toString('hex'));
     this.faucet = opts.faucet ?? true;
+    this.inputQuota = opts.inputQuota ?? DEFAULT_INPUT_QUOTA;
+    if (!Number.isSafeInteger(this.inputQuota) || this.inputQuota < 0) fail('ERR_ARGUMENT', 'inputQuota must be a non-negative safe integer (bytes)');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     const hadNonces = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nonces'").get() !== undefined;
@@ -85,7 +101,8 @@ export class Ledger {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS closed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, outcome TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS nonces (actor TEXT NOT NULL, nonce TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (actor, nonce)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS inputs (digest TEXT PRIMARY KEY, body BLOB NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS inputs (digest TEXT PRIMARY KEY, body BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS input_grants (account TEXT NOT NULL, nonce TEXT NOT NULL, digest TEXT NOT NULL, charged INTEGER NOT NULL, PRIMARY KEY (account, nonce)) WITHOUT ROWID;`);
     this.stmts = {
       event: db.prepare('INSERT INTO events (seq, at, body, effects) VALUES (?, ?, ?, ?)'),
       put: db.prepare('INSERT OR REPLACE INTO rows (tbl, id, body) VALUES (?, ?, ?)'),
@@ -100,6 +117,9 @@ export class Ledger {
       inputPut: db.prepare('INSERT OR IGNORE INTO inputs (digest, body) VALUES (?, ?)'),
       inputGet: db.prepare('SELECT body FROM inputs WHERE digest = ?'),
       inputHas: db.prepare('SELECT 1 FROM inputs WHERE digest = ?'),
+      grantSeen: db.prepare('SELECT 1 FROM input_grants WHERE account = ? AND nonce = ?'),
+      grantPut: db.prepare('INSERT INTO input_grants (account, nonce, digest, charged) VALUES (?, ?, ?, ?)'),
+      grantUsage: db.prepare('SELECT coalesce(sum(charged), 0) AS n FROM input_grants WHERE account = ?'),
     };
     this.st = this.load();
     // A database from before signed events (or one whose nonce table was lost): the log has them all.
@@ -265,6 +285,7 @@ export class Ledger {
   }
 
   /**
+   * The operator's input store (in process, unsigned, no quota; clients use putSignedInput).
    * Stores a request input and returns its BLAKE3 digest (64 hex), the `input` a request names.
    * Storing the same bytes again is a no-op. Durable when it returns (one auto-committed write).
    *
@@ -281,6 +302,49 @@ export class Ledger {
     return digest;
   }
 
+  /**
+   * Stores a client's input under a grant (inputs.ts signInput): signed by `grant.account` for
+   * exactly these bytes, the account funded, the nonce not used before, the account's stored
+   * bytes within `inputQuota` (bytes already stored are not charged again). Durable when it
+   * returns. Errors: ERR_TOO_LARGE, ERR_SIGNATURE, ERR_FUNDS, ERR_REPLAY, ERR_QUOTA.
+   *
+   * @example
+   * const input = ledger.putSignedInput(bytes, signInput(bytes, clientKey));
+   */
+  putSignedInput(bytes: Uint8Array, grant: InputGrant): string {
+    if (!(bytes instanceof Uint8Array)) fail('ERR_ARGUMENT', 'putSignedInput: bytes must be a Uint8Array');
+    if (bytes.byteLength > MAX_INPUT) fail('ERR_TOO_LARGE', `putSignedInput: ${bytes.byteLength} bytes is over the ${MAX_INPUT}-byte limit of a request input`);
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const digest = blake3(buf).toString('hex');
+    const g = checkInputGrant(digest, buf.length, grant);
+    this.db.transaction(() => {
+      const charged = this.hasInput(digest) ? 0 : buf.length;
+      this.checkUpload(g, charged);
+      this.stmts.grantPut.run(g.account, g.nonce, digest, charged);
+      this.stmts.inputPut.run(digest, buf);
+    })();
+    return digest;
+  }
+
+  /**
+   * The checks of an upload that need no bytes (the service runs them on the headers, before
+   * reading a body): the grant's form, a funded account, an unused nonce, `size` more bytes
+   * within the quota. Throws ERR_SIGNATURE, ERR_FUNDS, ERR_REPLAY or ERR_QUOTA.
+   */
+  checkUpload(grant: unknown, size: number): void {
+    const { account, nonce } = checkGrantForm(grant);
+    const balance = this.st.accounts[account] ?? 0;
+    if (!(balance > 0)) fail('ERR_FUNDS', `input upload: account ${account} holds nothing; inputs are stored for funded accounts only`);
+    if (this.stmts.grantSeen.get(account, nonce)) fail('ERR_REPLAY', `input upload: ${account} has already used nonce ${nonce}`);
+    const used = this.inputUsage(account);
+    if (used + size > this.inputQuota) fail('ERR_QUOTA', `input upload: account ${account} has stored ${used} bytes of inputs; ${size} more is over its quota of ${this.inputQuota}`);
+  }
+
+  /** Bytes of inputs charged to an account. */
+  inputUsage(account: string): number {
+    return (this.stmts.grantUsage.get(account) as { n: number }).n;
+  }
+
   /** The stored input with this digest, or null. */
   getInput(digest: string): Buffer | null {
     if (!isHex32(digest)) fail('ERR_EVENT', 'an input digest is 64 lowercase hex digits');
@@ -295,6 +359,15 @@ export class Ledger {
   /** Logged events from seq on, with their effects. */
   events(from = 0, limit = 1000): { seq: number; event: Event; effects: Effect[] }[] {
     return (this.stmts.events.all(from, limit) as { seq: number; body: string; effects: string }[]).map((r) => ({ seq: r.seq, event: JSON.parse(r.body), effects: JSON.parse(r.effects) }));
+  }
+
+  /**
+   * Logged events from seq on as the stream's message text, `{"seq":N,"event":...,"effects":[...]}`,
+   * built from the stored JSON without parsing it (the service's catch-up reads the log this way).
+   */
+  eventTexts(from: number, limit: number): { seq: number; text: string }[] {
+    return (this.stmts.events.all(from, limit) as { seq: number; body: string; effects: string }[])
+      .map((r) => ({ seq: r.seq, text: `{"seq":${r.seq},"event":${r.body},"effects":${r.effects}}` }));
   }
 
   /** A closed request's final record. */

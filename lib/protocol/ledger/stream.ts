@@ -1,0 +1,194 @@
+/**
+ * The ledger service's event stream (`WS /stream?from=SEQ`): every reader gets every committed
+ * event from its cursor on, exactly once and in order, first from the log (catch-up) and then as
+ * events commit (live), without one reader's appetite costing the others or the service.
+ *
+ * - Catch-up is paged: one bounded page of the log (`pageEvents` rows, at most about `pageBytes`)
+ *   per step, read as the stored JSON text (no parse and re-serialise). After a page the reader
+ *   waits until what it was sent has left the process (`lowWater` bytes still unflushed at most)
+ *   before the next, so a reader that does not read holds one page of memory, not the log.
+ * - One pump serves every catching-up reader, round robin, at most `pagesPerTurn` pages per turn of
+ *   the event loop, so HTTP requests (GET /state) wait for a few pages, never for all readers.
+ * - The switch to live happens in the same synchronous step that finds the reader at the log's
+ *   head; the service publishes a commit in the same step that applies it, so no event falls in
+ *   between (no gap) and none is sent twice (live sends only seq >= the reader's cursor).
+ * - A live reader whose unflushed bytes pass `highWater` goes back to catch-up from its cursor:
+ *   it reads the events it missed from the log once it has drained, instead of the service
+ *   queueing them in memory.
+ *
+ * The transport is a `StreamSink` (a WebSocket in service.ts), so the mechanism is tested with a
+ * sink whose flushes the test controls.
+ */
+
+/** Where a reader's messages go. */
+export interface StreamSink {
+  /** Sends one message; `done` is called once it has left this process's buffers, or failed. */
+  send(text: string, done: (err?: Error) => void): void;
+  /** False once the transport is closed (the reader is dropped). */
+  readonly open: boolean;
+}
+
+/** The log as the stream reads it. */
+export interface StreamSource {
+  /** Up to `limit` committed events from seq `from` on, each as its stream message text. */
+  page(from: number, limit: number): { seq: number; text: string }[];
+  /** The next sequence number: every event below it is in the log. */
+  head(): number;
+}
+
+export interface StreamLimits {
+  /** Rows read from the log per catch-up page (default 256). */
+  pageEvents?: number;
+  /** A page ends once its messages reach this many bytes (default 256 KiB). */
+  pageBytes?: number;
+  /** A catching-up reader gets its next page once at most this many bytes are unflushed (default 64 KiB). */
+  lowWater?: number;
+  /** A live reader with more unflushed bytes than this goes back to catch-up (default 1 MiB). */
+  highWater?: number;
+  /** Catch-up pages served per turn of the event loop, over all readers (default 4). */
+  pagesPerTurn?: number;
+}
+
+export type ReaderPhase = 'catching-up' | 'draining' | 'live' | 'closed';
+
+/** One reader's position, for tests and metrics. */
+export interface ReaderStats {
+  next: number;
+  phase: ReaderPhase;
+  /** Bytes sent but not yet flushed out of the process. */
+  unflushed: number;
+  /** Catch-up pages sent so far. */
+  pages: number;
+}
+
+class Reader {
+  unflushed = 0;
+  pages = 0;
+  phase: ReaderPhase = 'catching-up';
+  constructor(readonly sink: StreamSink, public next: number) {}
+  stats(): ReaderStats {
+    return { next: this.next, phase: this.phase, unflushed: this.unflushed, pages: this.pages };
+  }
+}
+
+/**
+ * @example
+ * const hub = new StreamHub({ page: (from, n) => ledger.eventTexts(from, n), head: () => ledger.state.seq });
+ * const reader = hub.add(sink, 0);          // catches up from seq 0, then live
+ * hub.publish([{ seq, text }]);             // after each commit, in the same synchronous step
+ * hub.remove(reader);                       // when the transport closes
+ */
+export class StreamHub {
+  private readonly readers = new Set<Reader>();
+  /** Readers waiting for their next catch-up page, in turn. */
+  private readonly ready: Reader[] = [];
+  private pumping = false;
+  private readonly pageEvents: number;
+  private readonly pageBytes: number;
+  private readonly lowWater: number;
+  private readonly highWater: number;
+  private readonly pagesPerTurn: number;
+
+  constructor(private readonly source: StreamSource, limits: StreamLimits = {}) {
+    this.pageEvents = limits.pageEvents ?? 256;
+    this.pageBytes = limits.pageBytes ?? 256 * 1024;
+    this.lowWater = limits.lowWater ?? 64 * 1024;
+    this.highWater = limits.highWater ?? 1024 * 1024;
+    this.pagesPerTurn = limits.pagesPerTurn ?? 4;
+  }
+
+  /** Starts a reader at `from` (clamped to the head: a cursor past it waits for those events). */
+  add(sink: StreamSink, from: number): Reader {
+    const r = new Reader(sink, from);
+    this.readers.add(r);
+    this.enqueue(r);
+    return r;
+  }
+
+  remove(r: Reader): void {
+    r.phase = 'closed';
+    this.readers.delete(r);
+  }
+
+  /** Sends newly committed events to live readers; call it in the step that commits them. */
+  publish(items: readonly { seq: number; text: string }[]): void {
+    if (items.length === 0) return;
+    for (const r of this.readers) {
+      if (r.phase !== 'live') continue;
+      for (const it of items) {
+        if (it.seq < r.next) continue;
+        if (r.unflushed > this.highWater) {
+          // Too far behind to keep queueing here: it reads the rest from the log once drained.
+          r.phase = 'draining';
+          break;
+        }
+        this.send(r, it);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.readers.size;
+  }
+
+  stats(): ReaderStats[] {
+    return [...this.readers].map((r) => r.stats());
+  }
+
+  private send(r: Reader, it: { seq: number; text: string }): void {
+    const n = it.text.length;
+    r.unflushed += n;
+    r.next = it.seq + 1;
+    r.sink.send(it.text, (err) => {
+      r.unflushed -= n;
+      if (err) return this.remove(r);
+      if (r.phase === 'draining' && r.unflushed <= this.lowWater) {
+        r.phase = 'catching-up';
+        this.enqueue(r);
+      }
+    });
+  }
+
+  private enqueue(r: Reader): void {
+    this.ready.push(r);
+    if (!this.pumping) {
+      this.pumping = true;
+      setImmediate(() => this.pump());
+    }
+  }
+
+  /** Serves catch-up pages round robin, a few per turn of the event loop. */
+  private pump(): void {
+    for (let served = 0; served < this.pagesPerTurn && this.ready.length > 0;) {
+      const r = this.ready.shift()!;
+      if (r.phase !== 'catching-up' || !r.sink.open) {
+        if (!r.sink.open) this.remove(r);
+        continue;
+      }
+      if (this.step(r)) served++;
+    }
+    if (this.ready.length > 0) setImmediate(() => this.pump());
+    else this.pumping = false;
+  }
+
+  /** One catch-up step for a reader; true when it read a page. */
+  private step(r: Reader): boolean {
+    const head = this.source.head();
+    if (r.next >= head) {
+      r.phase = 'live';
+      return false;
+    }
+    let bytes = 0;
+    for (const it of this.source.page(r.next, this.pageEvents)) {
+      this.send(r, it);
+      bytes += it.text.length;
+      if (bytes >= this.pageBytes) break;
+    }
+    r.pages++;
+    // Same step as the sends: nothing committed in between, so `head` still holds.
+    if (r.next >= head) r.phase = 'live';
+    else if (r.unflushed > this.lowWater) r.phase = 'draining';
+    else this.ready.push(r);
+    return true;
+  }
+}
