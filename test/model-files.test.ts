@@ -172,7 +172,7 @@ describe('atoma model', () => {
 });
 
 describe('loading speed', () => {
-  it('loads a 50 MB-class q8_0 model quickly without copying weights', async () => {
+  it('loads a 50 MB-class q8_0 model as views of one mapping: no weight copied or converted', async () => {
     const p = join(dir, 'big.gguf');
     initModel(p, { seed: 1, layers: 4, dim: 1024, heads: 16, kvHeads: 4, ff: 2816, vocab: 4096, format: 'q8_0' });
     const before = process.memoryUsage().arrayBuffers;
@@ -180,10 +180,20 @@ describe('loading speed', () => {
     const m = await loadModel(p);
     const ms = performance.now() - t0;
     const size = statSync(p).size;
-    expect(m.weights.get('blk.3.ffn_down.weight').bytes.buffer.byteLength).toBe(size);
+    // What keeps loading fast is structural, and checked as such (no wall-clock bound): every
+    // tensor is a view at its own offset in one mapping of the whole file, in its stored format.
+    const tensors = readGguf(p).tensors;
+    const mapping = m.weights.get(tensors[0].name).bytes.buffer;
+    expect(mapping.byteLength).toBe(size);
+    expect(m.weights.names().length).toBe(tensors.length);
+    for (const t of tensors) {
+      const w = m.weights.get(t.name);
+      expect({ name: t.name, same: w.bytes.buffer === mapping, offset: w.bytes.byteOffset, length: w.bytes.byteLength, format: w.format })
+        .toEqual({ name: t.name, same: true, offset: t.offset, length: t.byteLength, format: t.format });
+    }
+    expect(tensors.filter((t) => t.format === 'q8_0').length).toBeGreaterThan(0);
     // The mapping is not a JavaScript allocation: ArrayBuffer memory grows far less than the file.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(size / 4);
-    expect(ms).toBeLessThan(3000);
     console.log(`loaded ${(size / 2 ** 20).toFixed(1)} MiB q8_0 model in ${ms.toFixed(0)} ms (digest included)`);
   });
 });
