@@ -62,7 +62,7 @@ async function worker(url, w, task, clientKey, until, acks, phase) {
       const { effects } = await submit(signEvent({ type: 'request', request, task, client, maxPrice: 5, input }, clientKey));
       const nodes = effects.find((e) => e.type === 'sampled').nodes;
       const out = hx('out', request), tr = hx('trace', request);
-      for (const n of nodes) await submit(signEvent({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('salt', request, n)) }, nodeKeys.get(n)));
+      for (const n of nodes) await submit(signEvent({ type: 'commit', request, node: n, commitment: commitment(out, tr, 16, n, hx('salt', request, n)) }, nodeKeys.get(n)));
       for (const n of nodes) await submit(signEvent({ type: 'reveal', request, node: n, outputDigest: out, traceRoot: tr, traceLeaves: 16, salt: hx('salt', request, n) }, nodeKeys.get(n)));
     }
   } catch (e) {

@@ -231,7 +231,7 @@ describe('ledger tasks of kind wasm, refusals, silent streams', () => {
       const stop = port.stream((await port.head()).seq, (item) => {
         for (const fx of item.effects) {
           if (!('request' in fx) || fx.request !== request) continue;
-          if (fx.type === 'sampled' && fx.nodes.includes(x.publicKey)) act({ type: 'commit', request, node: x.publicKey, commitment: commitment(forged.outputDigest, forged.traceRoot, x.publicKey, salt) });
+          if (fx.type === 'sampled' && fx.nodes.includes(x.publicKey)) act({ type: 'commit', request, node: x.publicKey, commitment: commitment(forged.outputDigest, forged.traceRoot, c.leaves, x.publicKey, salt) });
           if (fx.type === 'revealPhase') act({ type: 'reveal', request, node: x.publicKey, ...forged, traceLeaves: c.leaves, salt });
         }
       }, () => {});

@@ -358,7 +358,7 @@ describe('atoma node on a ledger', () => {
       for (const fx of item.effects) {
         if (!('request' in fx) || fx.request !== request) continue;
         seen.push(fx);
-        if (fx.type === 'sampled' && fx.nodes.includes(x.publicKey)) act({ type: 'commit', request, node: x.publicKey, commitment: commitment(bad.outputDigest, bad.traceRoot, x.publicKey, salt) });
+        if (fx.type === 'sampled' && fx.nodes.includes(x.publicKey)) act({ type: 'commit', request, node: x.publicKey, commitment: commitment(bad.outputDigest, bad.traceRoot, bad.leaves.length, x.publicKey, salt) });
         if (fx.type === 'revealPhase') act({ type: 'reveal', request, node: x.publicKey, outputDigest: bad.outputDigest, traceRoot: bad.traceRoot, traceLeaves: bad.leaves.length, salt });
         if (fx.type === 'bisectRound') {
           const [left, right] = badTrace.children(fx.lo, fx.hi);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blake3 } from '../lib/engine/hash.js';
-import { apply, applyInPlace, emptyState, eligibleNodes, simulate, commitment, Ledger, DEFAULT_PARAMS, signEvent, signerFromSeed, type Event, type Effect, type State, type SimulationOptions, type Applied } from '../lib/protocol/index.js';
+import { apply, applyInPlace, emptyState, eligibleNodes, simulate, commitment, Ledger, DEFAULT_PARAMS, signEvent, signerFromSeed, type Event, type Effect, type State, type SimulationOptions, type Applied, type RequestRecord } from '../lib/protocol/index.js';
 import { canonical } from '../lib/protocol/ledger/store.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -29,23 +29,38 @@ const hx = (...p: (string | number)[]) => blake3(p.join('/')).toString('hex');
  * the request record) came after these digests were recorded. The simulator now sends them; taking
  * exactly those fields out must give back the recorded bytes, so nothing else changed.
  */
-function legacyEvent(e: Event): unknown {
+/**
+ * The commitment came to cover traceLeaves later still (136 bytes instead of 128). Every
+ * commitment the simulator makes is opened by a reveal in its log (a copier's is a copy of one
+ * that is), so each maps back to the form it was recorded in: BLAKE3(out || root || node || salt).
+ */
+type Legacy = Map<string, string>;
+function legacyCommitments(events: readonly Event[]): Legacy {
+  const m: Legacy = new Map();
+  for (const e of events) {
+    if (e.type !== 'reveal') continue;
+    m.set(commitment(e.outputDigest, e.traceRoot, e.traceLeaves, e.node, e.salt), blake3(Buffer.from(e.outputDigest + e.traceRoot + e.node + e.salt, 'hex')).toString('hex'));
+  }
+  return m;
+}
+function legacyEvent(e: Event, c: Legacy): unknown {
   const x = e as unknown as Record<string, unknown>;
   if (e.type === 'genesis') { const { referees: _r, ...rest } = x; return rest; }
   if (e.type === 'request') { const { input: _i, ...rest } = x; return rest; }
   if (e.type === 'reexecuted') { const { referee: _r, ...rest } = x; return rest; }
+  if (e.type === 'commit') return { ...e, commitment: c.get(e.commitment) ?? e.commitment };
   return e;
 }
-function legacyRecord(r: object): object {
-  const { input: _i, ...rest } = r as Record<string, unknown>;
-  return rest;
+function legacyRecord(r: RequestRecord, c: Legacy): object {
+  const { input: _i, ...rest } = r;
+  return { ...rest, slots: r.slots.map((x) => (x.commitment === undefined ? x : { ...x, commitment: c.get(x.commitment) ?? x.commitment })) };
 }
-function legacyEffects(fx: readonly Effect[]): unknown[] {
-  return fx.map((x) => (x.type === 'closed' ? { ...x, request: legacyRecord(x.request) } : x));
+function legacyEffects(fx: readonly Effect[], c: Legacy): unknown[] {
+  return fx.map((x) => (x.type === 'closed' ? { ...x, request: legacyRecord(x.request, c) } : x));
 }
-function legacyState(st: State): Record<string, unknown> {
+function legacyState(st: State, c: Legacy): Record<string, unknown> {
   const { referees: _r, ...rest } = st;
-  return { ...rest, requests: Object.fromEntries(Object.entries(st.requests).map(([id, r]) => [id, legacyRecord(r)])) };
+  return { ...rest, requests: Object.fromEntries(Object.entries(st.requests).map(([id, r]) => [id, legacyRecord(r, c)])) };
 }
 
 const RECORDED: { options: SimulationOptions; events: number; log: string; state: string; full: string; report: string }[] = [
@@ -71,7 +86,10 @@ describe('in-place rules give the recorded results', () => {
     it(`${JSON.stringify(x.options)}: same log, effects, state and report`, () => {
       const h = createHash('sha256');
       const events: Event[] = [];
-      const report: Partial<ReturnType<typeof simulate>> = simulate({ ...x.options, onStep: (e, fx) => { events.push(e); h.update(JSON.stringify(legacyEvent(e)) + '\n' + JSON.stringify(legacyEffects(fx)) + '\n'); } });
+      const effects: Effect[][] = [];
+      const report: Partial<ReturnType<typeof simulate>> = simulate({ ...x.options, onStep: (e, fx) => { events.push(e); effects.push([...fx]); } });
+      const c = legacyCommitments(events);
+      events.forEach((e, i) => h.update(JSON.stringify(legacyEvent(e, c)) + '\n' + JSON.stringify(legacyEffects(effects[i], c)) + '\n'));
       delete report.seconds;
       delete report.requestsPerSecond;
       expect(events.length).toBe(x.events);
@@ -86,10 +104,10 @@ describe('in-place rules give the recorded results', () => {
       }
       for (const st of [pure, inPlace]) {
         expect(st.referees).toEqual([hx('referee', x.options.seed ?? 1)]);
-        const { keys, ...rest } = legacyState(st);
+        const { keys, ...rest } = legacyState(st, c);
         expect(keys).toEqual({});
         expect(sha(canonical(rest))).toBe(x.state);
-        expect(sha(canonical(legacyState(st)))).toBe(x.full);
+        expect(sha(canonical(legacyState(st, c)))).toBe(x.full);
       }
     });
   }
@@ -208,7 +226,7 @@ describe('ledger with in-place rules', () => {
       const input = l.putInput(Buffer.from('the input'));
       const sampled = l.submit(as({ type: 'request', request, task, client, maxPrice: 3, input })).effects.find((e) => e.type === 'sampled') as { nodes: string[] };
       const out = hx('o'), tr = hx('t');
-      for (const n of sampled.nodes) l.submit(as({ type: 'commit', request, node: n, commitment: commitment(out, tr, n, hx('s', n)) }));
+      for (const n of sampled.nodes) l.submit(as({ type: 'commit', request, node: n, commitment: commitment(out, tr, 1, n, hx('s', n)) }));
       // The database refuses to record the closed request: the settling reveal must leave no trace.
       l.db.exec("CREATE TRIGGER no_close BEFORE INSERT ON closed BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END");
       const [first, last] = sampled.nodes;

@@ -42,7 +42,7 @@ function commitReveal(w: ReturnType<typeof world>, request: string, traces: Map<
   const req = w.state.requests[request];
   for (const s of req.slots) {
     const t = traces.get(s.node) ?? honest;
-    w.step({ type: 'commit', request, node: s.node, commitment: commitment(t === honest ? out : hx('bad'), t.root(), s.node, hx('salt', s.node)) });
+    w.step({ type: 'commit', request, node: s.node, commitment: commitment(t === honest ? out : hx('bad'), t.root(), t.length, s.node, hx('salt', s.node)) });
   }
   for (const s of req.slots) {
     const t = traces.get(s.node) ?? honest;
@@ -94,8 +94,8 @@ describe('protocol rules', () => {
     const request = hx('r');
     w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('e') });
     const [a, b, c] = w.state.requests[request].slots.map((s) => s.node);
-    w.step({ type: 'commit', request, node: a, commitment: commitment(OUT, honest.root(), a, hx('salt', a)) });
-    w.step({ type: 'commit', request, node: b, commitment: commitment(OUT, honest.root(), b, hx('salt', b)) });
+    w.step({ type: 'commit', request, node: a, commitment: commitment(OUT, honest.root(), 12, a, hx('salt', a)) });
+    w.step({ type: 'commit', request, node: b, commitment: commitment(OUT, honest.root(), 12, b, hx('salt', b)) });
     expect(code(() => w.step({ type: 'commit', request, node: c, commitment: hx('x') }, P.commitMs + 10))).toBe('ERR_PHASE');
     const eff = w.step({ type: 'tick' }, P.commitMs + 10);
     expect(eff.find((e) => e.type === 'slashed')).toMatchObject({ node: c, amount: P.minCollateral / 10, reason: 'timeout' });
@@ -103,7 +103,7 @@ describe('protocol rules', () => {
     expect(rep.type === 'replaced' && rep.node && ![a, b, c].includes(rep.node)).toBe(true);
     expect(w.state.nodes[c].reputation).toBe(P.initialReputation - P.reputationTimeout);
     const d = (rep as { node: string }).node;
-    w.step({ type: 'commit', request, node: d, commitment: commitment(OUT, honest.root(), d, hx('salt', d)) });
+    w.step({ type: 'commit', request, node: d, commitment: commitment(OUT, honest.root(), 12, d, hx('salt', d)) });
     expect(w.state.requests[request].phase).toBe('reveal');
     w.step({ type: 'reveal', request, node: a, outputDigest: OUT, traceRoot: honest.root(), traceLeaves: 12, salt: hx('salt', a) });
     const eff2 = w.step({ type: 'tick' }, P.revealMs + 10);
@@ -116,16 +116,26 @@ describe('protocol rules', () => {
     const request = hx('r');
     w.step({ type: 'request', request, task: w.task, client: w.client, maxPrice: 100, minNodes: 1, input: IN, entropy: hx('e') });
     const [a, b, c] = w.state.requests[request].slots.map((s) => s.node);
-    const ca = commitment(OUT, honest.root(), a, hx('salt', a));
+    const ca = commitment(OUT, honest.root(), 12, a, hx('salt', a));
     // Same result, different node or salt: unrelated commitments; nothing about the output shows.
-    expect(commitment(OUT, honest.root(), b, hx('salt', a))).not.toBe(ca);
-    expect(commitment(OUT, honest.root(), a, hx('salt2', a))).not.toBe(ca);
+    expect(commitment(OUT, honest.root(), 12, b, hx('salt', a))).not.toBe(ca);
+    expect(commitment(OUT, honest.root(), 12, a, hx('salt2', a))).not.toBe(ca);
+    expect(commitment(OUT, honest.root(), 13, a, hx('salt', a))).not.toBe(ca);
+    // The byte layout of docs/protocol.md: 136 bytes, the leaf count as u64 little-endian.
+    const leaves = Buffer.alloc(8);
+    leaves.writeBigUInt64LE(12n);
+    expect(ca).toBe(blake3(Buffer.concat([Buffer.from(OUT, 'hex'), Buffer.from(honest.root(), 'hex'), leaves, Buffer.from(a, 'hex'), Buffer.from(hx('salt', a), 'hex')])).toString('hex'));
+    expect(code(() => commitment(OUT, honest.root(), -1, a, hx('salt', a)))).toBe('ERR_EVENT');
     w.step({ type: 'commit', request, node: a, commitment: ca });
     w.step({ type: 'commit', request, node: b, commitment: ca }); // b copies a's commitment
-    w.step({ type: 'commit', request, node: c, commitment: commitment(OUT, honest.root(), c, hx('salt', c)) });
+    w.step({ type: 'commit', request, node: c, commitment: commitment(OUT, honest.root(), 12, c, hx('salt', c)) });
     expect(code(() => w.step({ type: 'reveal', request, node: b, outputDigest: OUT, traceRoot: honest.root(), traceLeaves: 12, salt: hx('salt', a) }))).toBe('ERR_MISMATCH');
     expect(code(() => w.step({ type: 'reveal', request, node: a, outputDigest: hx('other'), traceRoot: honest.root(), traceLeaves: 12, salt: hx('salt', a) }))).toBe('ERR_MISMATCH');
     expect(code(() => w.step({ type: 'reveal', request, node: a, outputDigest: OUT, traceRoot: forgedAt(3).root(), traceLeaves: 12, salt: hx('salt', a) }))).toBe('ERR_MISMATCH');
+    // The leaf count is bound too: chosen at reveal time it would pick how a dispute runs.
+    for (const leaves of [0, 11, 13, 2 ** 20]) {
+      expect(code(() => w.step({ type: 'reveal', request, node: a, outputDigest: OUT, traceRoot: honest.root(), traceLeaves: leaves, salt: hx('salt', a) }))).toBe('ERR_MISMATCH');
+    }
     w.step({ type: 'reveal', request, node: a, outputDigest: OUT, traceRoot: honest.root(), traceLeaves: 12, salt: hx('salt', a) });
     expect(code(() => w.step({ type: 'reveal', request, node: a, outputDigest: OUT, traceRoot: honest.root(), traceLeaves: 12, salt: hx('salt', a) }))).toBe('ERR_DUPLICATE');
   });

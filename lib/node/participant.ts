@@ -4,7 +4,7 @@
  *   sampled / replaced -> fetch the input the request names, check its BLAKE3, execute it on the
  *                         model's engine thread (through the node's bounded queue) or, for a task
  *                         of kind `wasm`, in the WASM sandbox (wasm-tasks.ts), store result and
- *                         salt, then commit BLAKE3(outputDigest || traceRoot || node || salt).
+ *                         salt, then commit BLAKE3(outputDigest || traceRoot || u64le(traceLeaves) || node || salt).
  *                         An input refused for a deterministic reason (refusal.ts) is committed
  *                         as the canonical refusal result, like any other result.
  *   revealPhase        -> reveal (opens the commitment with the stored salt)
@@ -491,7 +491,7 @@ export class Participant {
 
   private async commit(row: AssignmentRow): Promise<void> {
     const me = this.o.node;
-    const c = commitment(row.outputDigest!, row.traceRoot!, me, row.salt!);
+    const c = commitment(row.outputDigest!, row.traceRoot!, row.traceLeaves!, me, row.salt!);
     const r = await this.submitUntil({ type: 'commit', request: row.request, node: me, commitment: c }, row.deadline);
     this.settle(row, r, 'committed', 'commit');
   }

@@ -448,7 +448,9 @@ function handle(d: Draft, e: Event): void {
       if (slot.status !== 'committed') fail('ERR_DUPLICATE', `node ${e.node} has already revealed for request ${r.id}`);
       if (d.at > slot.deadline) fail('ERR_PHASE', `reveal deadline ${slot.deadline} has passed`);
       if (e.traceLeaves > d.p.maxTraceLeaves) fail('ERR_EVENT', `reveal.traceLeaves is above maxTraceLeaves ${d.p.maxTraceLeaves}`);
-      if (commitment(e.outputDigest, e.traceRoot, e.node, e.salt) !== slot.commitment) fail('ERR_MISMATCH', `reveal does not open node ${e.node}'s commitment`);
+      if (commitment(e.outputDigest, e.traceRoot, e.traceLeaves, e.node, e.salt) !== slot.commitment) {
+        fail('ERR_MISMATCH', `reveal does not open node ${e.node}'s commitment (outputDigest, traceRoot, traceLeaves and salt must be the committed ones)`);
+      }
       Object.assign(slot, { outputDigest: e.outputDigest, traceRoot: e.traceRoot, traceLeaves: e.traceLeaves, status: 'revealed' });
       advance(d, r);
       return;

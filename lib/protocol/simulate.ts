@@ -150,7 +150,7 @@ export function simulate(o: SimulationOptions): SimulationReport {
           const salt = h('salt', seed, q, slot.node);
           salts.set(slot.node, salt);
           const res = resultOf(slot.node);
-          watch(step({ type: 'commit', request, node: slot.node, commitment: commitment(res.output, res.root, slot.node, salt) }));
+          watch(step({ type: 'commit', request, node: slot.node, commitment: commitment(res.output, res.root, L, slot.node, salt) }));
           if (!open || state.requests[request].phase !== 'commit') break;
         }
       } else if (req.phase === 'reveal') {
