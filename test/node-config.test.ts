@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AtomaError, blake3 } from '../lib/index.js';
-import { ContentCache } from '../lib/node/cache.js';
+import { ContentCache, redirectTarget, type FetchProgress } from '../lib/node/cache.js';
 import { parseConfig } from '../lib/node/config.js';
 import { loadOrCreateNodeKey, requestHash, signResponse, verifyResponse } from '../lib/node/keys.js';
 import { root, runCli } from './helpers.js';
@@ -112,6 +112,13 @@ describe('content cache', () => {
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
+      // /hop/N answers 302 to /hop/N-1 (a relative Location), /hop/0 to the blob's absolute URL.
+      const hop = /^\/hop\/(\d+)$/.exec(req.url ?? '');
+      if (hop) {
+        const n = Number(hop[1]);
+        res.writeHead(302, { location: n === 0 ? `${base}/blob` : `/hop/${n - 1}` }).end();
+        return;
+      }
       if (req.url !== '/blob') {
         res.writeHead(404).end();
         return;
@@ -143,6 +150,64 @@ describe('content cache', () => {
     await expect(cache.fetch(wrong, { path: src })).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
     expect(existsSync(cache.blobPath(wrong))).toBe(false);
     expect(existsSync(cache.partialPath(wrong))).toBe(false);
+  });
+
+  it('hard-links a local file into the cache (one copy on disk), and never alters the source', async () => {
+    const src = join(dir, 'linked.bin');
+    writeFileSync(src, data);
+    const cache = new ContentCache(join(dir, 'c-link'));
+    await expect(cache.fetch('ee'.repeat(32), { path: src })).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(statSync(src).nlink).toBe(1);
+    const p = await cache.fetch(digest, { path: src });
+    expect(cache.fills.get(digest)).toBe('linked');
+    expect(statSync(p).ino).toBe(statSync(src).ino);
+    expect(statSync(src).nlink).toBe(2);
+    // A blob that no longer verifies is unlinked from the cache; the source file stays.
+    const again = new ContentCache(join(dir, 'c-link'));
+    writeFileSync(src, Buffer.alloc(data.length, 1));
+    expect(await again.get(digest)).toBeNull();
+    expect(existsSync(src)).toBe(true);
+  });
+
+  it('copies a local file when it cannot be linked (another file system)', async (ctx) => {
+    // /dev/shm is a tmpfs: a hard link to it from the temp directory's file system fails with EXDEV.
+    if (!existsSync('/dev/shm') || statSync('/dev/shm').dev === statSync(dir).dev) ctx.skip();
+    const other = mkdtempSync('/dev/shm/atoma-cache-');
+    try {
+      const src = join(other, 'blob.bin');
+      writeFileSync(src, data);
+      const cache = new ContentCache(join(dir, 'c-copy'));
+      const p = await cache.fetch(digest, { path: src });
+      expect(cache.fills.get(digest)).toBe('copied');
+      expect(statSync(p).ino).not.toBe(statSync(src).ino);
+      expect(readFileSync(p).equals(data)).toBe(true);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('follows redirects (relative and absolute), up to a bound, and reports progress', async () => {
+    const cache = new ContentCache(join(dir, 'c-redirect'));
+    const seen: FetchProgress[] = [];
+    const p = await cache.fetch(digest, { url: `${base}/hop/3` }, { onProgress: (x) => seen.push(x) });
+    expect(readFileSync(p).equals(data)).toBe(true);
+    expect(seen[0]).toEqual({ from: `${base}/hop/3`, bytes: 0, total: data.length, done: false });
+    expect(seen.at(-1)).toEqual({ from: `${base}/hop/3`, bytes: data.length, total: data.length, done: true });
+    // Every 5% at most: a bounded number of lines whatever the size.
+    expect(seen.length).toBeLessThanOrEqual(22);
+    for (let i = 1; i < seen.length; i++) expect(seen[i].bytes).toBeGreaterThanOrEqual(seen[i - 1].bytes);
+    const other = new ContentCache(join(dir, 'c-redirect-2'));
+    // /hop/N is N + 1 redirects.
+    await expect(other.fetch('ab'.repeat(32), { url: `${base}/hop/3` }, { maxRedirects: 3 })).rejects.toMatchObject({ code: 'ERR_FETCH', message: expect.stringContaining('more than 3 redirects') });
+    await expect(other.fetch(digest, { url: `${base}/hop/2` }, { maxRedirects: 3 })).resolves.toBe(other.blobPath(digest));
+  });
+
+  it('redirects never go from https down to http, nor leave http(s)', () => {
+    expect(redirectTarget('http://a.example/m', 'http://a.example/m', 'https://cdn.example/x').href).toBe('https://cdn.example/x');
+    expect(redirectTarget('https://a.example/m', 'https://a.example/m', '/x?y=1').href).toBe('https://a.example/x?y=1');
+    expect(redirectTarget('http://a.example/m', 'https://b.example/m', 'http://c.example/x').href).toBe('http://c.example/x');
+    expect(() => redirectTarget('https://a.example/m', 'https://a.example/m', 'http://cdn.example/x')).toThrow(expect.objectContaining({ code: 'ERR_FETCH', message: expect.stringContaining('from https down to http://cdn.example/x') }));
+    expect(() => redirectTarget('http://a.example/m', 'http://a.example/m', 'file:///etc/passwd')).toThrow(expect.objectContaining({ code: 'ERR_FETCH' }));
   });
 
   it('resumes an interrupted download with a Range request', async () => {

@@ -5,8 +5,16 @@
  * changed on disk is refused, not run). Downloads resume: the partial file is hashed again to
  * rebuild the hasher state (BLAKE3 state cannot be saved portably), then an HTTP Range request
  * continues from its length; a server that ignores Range (200) makes the download start over.
+ *
+ * Redirects are followed (up to maxRedirects, default 10: Hugging Face `resolve/` URLs answer
+ * 302 to a CDN), http to https but never https to http: a downgrade would let anyone on the path
+ * serve the bytes (the digest still decides, but a downgrade is refused before spending the
+ * download). A local `path` source is hard-linked into the cache where the file system allows
+ * (same device, permission to link), so a model is on disk once; else it is copied. A hard link
+ * shares the bytes: a tool that rewrites the source in place changes the blob too, which the
+ * next process refuses when it hashes the blob again (docs/node.md, "The cache").
  */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -15,11 +23,29 @@ import { createHasher, hashFile } from '../engine/hash.js';
 
 export type CacheSource = { url: string } | { path: string };
 
+/** How far a download has come: `bytes` of `total` (null when the server does not say). */
+export interface FetchProgress {
+  from: string;
+  bytes: number;
+  total: number | null;
+  done: boolean;
+}
+
 export interface CacheFetchOptions {
   /** Stop after this many bytes of the body (tests use it to leave a partial file). */
   abortAfterBytes?: number;
   timeoutMs?: number;
+  /** Redirects followed before ERR_FETCH (default 10). */
+  maxRedirects?: number;
+  /**
+   * Called when a download or copy starts, each time another 5% of it has arrived (64 MiB when
+   * the size is unknown) and when it ends: at most ~22 calls, however large the file.
+   */
+  onProgress?: (p: FetchProgress) => void;
 }
+
+/** Of a path source, what reached the cache (for the node's log and tests). */
+export type CacheFill = 'cached' | 'linked' | 'copied' | 'downloaded';
 
 const DIGEST = /^[0-9a-f]{64}$/;
 
@@ -30,6 +56,8 @@ const DIGEST = /^[0-9a-f]{64}$/;
  */
 export class ContentCache {
   private readonly verified = new Set<string>();
+  /** How each digest this object fetched got into the cache. */
+  readonly fills = new Map<string, CacheFill>();
   constructor(readonly dir: string) {
     mkdirSync(join(dir, 'blobs'), { recursive: true });
     mkdirSync(join(dir, 'partial'), { recursive: true });
@@ -61,17 +89,32 @@ export class ContentCache {
   /** Returns the verified path of the blob, fetching it from `source` if it is not cached. */
   async fetch(digest: string, source: CacheSource, opts: CacheFetchOptions = {}): Promise<string> {
     const have = await this.get(digest);
-    if (have) return have;
+    if (have) {
+      this.fills.set(digest, 'cached');
+      return have;
+    }
     const part = this.partialPath(digest);
     const hasher = createHasher();
     if ('path' in source) {
       rmSync(part, { force: true });
-      await this.pipe(createReadStream(source.path), part, hasher, 0, opts, source.path);
+      if (linkInto(source.path, part)) {
+        this.fills.set(digest, 'linked');
+        return this.commit(digest, part, (await hashFile(part)).toString('hex'), source.path);
+      }
+      this.fills.set(digest, 'copied');
+      let total: number | null = null;
+      try {
+        total = statSync(source.path).size;
+      } catch { /* the read below names the problem */ }
+      await this.pipe(createReadStream(source.path), part, hasher, 0, opts, source.path, total);
     } else {
+      this.fills.set(digest, 'downloaded');
       let offset = existsSync(part) ? statSync(part).size : 0;
       // Rebuild the hash state of the bytes already on disk.
       if (offset > 0) for await (const c of createReadStream(part)) hasher.update(c as Buffer);
-      const res = await get(source.url, offset, opts.timeoutMs ?? 60_000);
+      const res = await follow(source.url, offset, opts.timeoutMs ?? 60_000, opts.maxRedirects ?? 10);
+      const length = Number(res.headers['content-length']);
+      const total = Number.isSafeInteger(length) && length >= 0 ? length + (res.statusCode === 206 ? offset : 0) : null;
       if (res.statusCode === 206 && offset > 0) {
         const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
         if (!m || Number(m[1]) !== offset) {
@@ -84,14 +127,14 @@ export class ContentCache {
           const fresh = createHasher();
           offset = 0;
           rmSync(part, { force: true });
-          await this.pipe(res, part, fresh, 0, opts, source.url);
+          await this.pipe(res, part, fresh, 0, opts, source.url, total);
           return this.commit(digest, part, fresh.digest().toString('hex'), source.url);
         }
       } else {
         res.resume();
         fail('ERR_FETCH', `${source.url}: HTTP ${res.statusCode}`);
       }
-      await this.pipe(res, part, hasher, offset, opts, source.url);
+      await this.pipe(res, part, hasher, offset, opts, source.url, total);
     }
     return this.commit(digest, part, hasher.digest().toString('hex'), 'path' in source ? source.path : source.url);
   }
@@ -114,9 +157,13 @@ export class ContentCache {
   }
 
   private async pipe(src: AsyncIterable<unknown> & { destroy?(): void }, part: string, hasher: ReturnType<typeof createHasher>,
-    offset: number, opts: CacheFetchOptions, from: string): Promise<void> {
+    offset: number, opts: CacheFetchOptions, from: string, total: number | null): Promise<void> {
     const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w' });
     let n = 0;
+    const progress = opts.onProgress;
+    const step = total !== null ? Math.max(1, Math.ceil(total / 20)) : 64 << 20;
+    let next = offset + step;
+    progress?.({ from, bytes: offset, total, done: false });
     try {
       for await (const chunk of src) {
         let c = chunk as Buffer;
@@ -124,6 +171,10 @@ export class ContentCache {
         hasher.update(c);
         n += c.length;
         if (!out.write(c)) await new Promise<void>((r) => out.once('drain', () => r()));
+        if (progress && offset + n >= next) {
+          progress({ from, bytes: offset + n, total, done: false });
+          next = (Math.floor((offset + n) / step) + 1) * step;
+        }
         if (opts.abortAfterBytes !== undefined && n >= opts.abortAfterBytes) {
           src.destroy?.();
           throw new AtomaError(`${from}: download stopped after ${n} bytes (abortAfterBytes)`, 'ERR_FETCH');
@@ -135,6 +186,61 @@ export class ContentCache {
     } finally {
       await new Promise<void>((r) => out.end(r));
     }
+    progress?.({ from, bytes: offset + n, total, done: true });
+  }
+}
+
+/**
+ * Hard-links `source` (its real path: a link to a symlink would resolve relative to the cache)
+ * to `part`. False where the file system or its permissions refuse (another device, no
+ * hard links, protected_hardlinks): the caller copies instead.
+ */
+function linkInto(source: string, part: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync(source);
+    if (!statSync(real).isFile()) return false;
+  } catch {
+    return false;   // the copy's read names the problem (ERR_IO)
+  }
+  try {
+    linkSync(real, part);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Where a redirect from `at` (the request that began at `origin`) to `location` leads, or
+ * ERR_FETCH: only http and https, and never from an https origin down to http.
+ */
+export function redirectTarget(origin: string, at: string, location: string): URL {
+  let next: URL;
+  try {
+    next = new URL(location, at);
+  } catch {
+    fail('ERR_FETCH', `${origin}: ${at} redirects to a bad Location '${location}'`);
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') fail('ERR_FETCH', `${origin}: ${at} redirects to ${next.href}, not http or https`);
+  if (origin.startsWith('https:') && next.protocol === 'http:') fail('ERR_FETCH', `${origin}: refused a redirect from https down to ${next.href}`);
+  return next;
+}
+
+/** GET `url`, following redirects (redirectTarget) up to `maxRedirects`. */
+async function follow(url: string, offset: number, timeoutMs: number, maxRedirects: number): Promise<http.IncomingMessage> {
+  if (!/^https?:\/\//.test(url)) fail('ERR_FETCH', `${url}: not an http or https URL`);
+  let at = url;
+  for (let hops = 0; ; hops++) {
+    const res = await get(at, offset, timeoutMs);
+    if (!REDIRECTS.has(res.statusCode ?? 0)) return res;
+    res.resume();
+    const location = res.headers.location;
+    if (!location) fail('ERR_FETCH', `${url}: HTTP ${res.statusCode} from ${at} without a Location header`);
+    if (hops >= maxRedirects) fail('ERR_FETCH', `${url}: more than ${maxRedirects} redirects (the last to ${location})`);
+    at = redirectTarget(url, at, location).href;
   }
 }
 
