@@ -32,7 +32,7 @@ import { initModel } from '../model/init.js';
 import { serveLedger, type LedgerService } from '../protocol/ledger/service.js';
 import { generateSigner, signEvent, type Signer } from '../protocol/signing.js';
 import { DEFAULT_PARAMS, type Params } from '../protocol/params.js';
-import type { Effect, Event } from '../protocol/types.js';
+import type { Effect, Event, State } from '../protocol/types.js';
 import { encodeAssignment } from './assignment-input.js';
 import { BYZANTINE_ROLES } from './byzantine.js';
 import type { FromNode, NodeSetup, Role, ToNode } from './devnet-node.js';
@@ -61,6 +61,13 @@ export interface DevnetOptions {
   params?: Partial<Params>;
   /** The run stops (with complete: false) after this long (default 300 s). */
   timeoutMs?: number;
+  /**
+   * The ledger's clock. 'wall' (default): deadlines pass with this machine's clock, as on a real
+   * network, so a node slowed down by a loaded machine can miss one. 'fair': deadlines pass when
+   * the protocol's progress says so (fairClock): outcomes no longer depend on machine speed,
+   * which is what tests need. Give long deadlines with it: nodes still read them on their clocks.
+   */
+  clock?: 'wall' | 'fair';
   onProgress?: (p: DevnetProgress) => void;
 }
 
@@ -133,6 +140,39 @@ function cleanupOnExit(children: ChildProcess[], dir: string): () => void {
 
 const h = (...parts: (string | number)[]) => blake3(parts.join('/')).toString('hex');
 
+/**
+ * The 'fair' ledger clock (DevnetOptions.clock). It never reaches a deadline that a node which
+ * acts (honest, tamperer, referee, a copier yet to copy a commitment) still has to meet, so no
+ * such node is slashed for being slow; and it jumps to the deadlines that only nodes which never
+ * act are waiting on (a silent node's commit, a copier's reveal), so their timeouts cost no
+ * waiting. The set of pending deadlines is the one nextDeadline (machine.ts) ticks on.
+ */
+export function fairClock(state: () => State | undefined, role: (node: string) => Role | undefined): () => number {
+  let ahead = 0;
+  return () => {
+    const t = Date.now() + ahead;
+    const s = state();
+    if (!s) return t;
+    let live = Infinity;
+    let idle = Infinity;
+    for (const id in s.requests) {
+      const r = s.requests[id];
+      if (r.phase === 'dispute') {
+        live = Math.min(live, r.dispute!.deadline);
+        continue;
+      }
+      for (const x of r.slots) {
+        if (r.phase === 'commit' ? x.status !== 'committing' : x.status !== 'committed') continue;
+        const never = r.phase === 'commit' ? role(x.node) === 'silent' : role(x.node) === 'copy';
+        if (never) idle = Math.min(idle, x.deadline);
+        else live = Math.min(live, x.deadline);
+      }
+    }
+    if (idle < live && t <= idle) ahead += idle + 1 - t;
+    return Math.min(Date.now() + ahead, live - 1);
+  };
+}
+
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -184,13 +224,15 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
       maxSampleSize: Math.max(DEFAULT_PARAMS.maxSampleSize, o.sample),
       commitMs: 5_000, revealMs: 3_000, bisectRoundMs: 3_000, reexecuteMs: 20_000, ...o.params,
     };
+    const roles = new Map<string, Role>();
     // Every participant's key; the referee's is named in genesis (the court the nodes accept).
     const clientKey = generateSigner();
     const refereeKey = generateSigner();
     const nodeKeys: Signer[] = Array.from({ length: o.nodes }, () => generateSigner());
     const pem = (k: Signer) => k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     // Every node process streams from 127.0.0.1 (a restarted one briefly twice): room for all of them.
-    svc = await serveLedger({ db: join(dir, 'ledger.db'), host: '127.0.0.1', port: 0, tickMs: 20, params, referees: [refereeKey.publicKey], faucet: true, maxStreamsPerAddress: 2 * o.nodes + 16 });
+    const clock = o.clock === 'fair' ? fairClock(() => svc?.ledger.state, (n) => roles.get(n)) : undefined;
+    svc = await serveLedger({ db: join(dir, 'ledger.db'), host: '127.0.0.1', port: 0, tickMs: 20, params, referees: [refereeKey.publicKey], faucet: true, maxStreamsPerAddress: 2 * o.nodes + 16, clock });
     const L = svc.ledger;
     const P = (port = new ServicePort(svc.url));
     const p = L.state.params;
@@ -204,7 +246,6 @@ export async function runDevnet(o: DevnetOptions): Promise<DevnetReport> {
 
     // Nodes: the first B are byzantine; paths cycle over the CPU's ISAs with 1 and 2 threads.
     const isas = info().isas as Isa[];
-    const roles = new Map<string, Role>();
     const paths: DevnetNode[] = [];
     const pathKey = new Map<string, string>();
     const setups: (NodeSetup & { isa: Isa; threads: number })[] = [];
