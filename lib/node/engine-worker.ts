@@ -14,12 +14,12 @@ import { execute, refereeLeaf } from './executor.js';
 import { isRefusalCode } from './refusal.js';
 
 const port = parentPort!;
-const { modelPath } = workerData as { modelPath: string };
+const { modelPath, packedCacheDir } = workerData as { modelPath: string; packedCacheDir?: string | null };
 
 try {
   const loaded = await loadModel(modelPath);
-  const model = new LlamaModel(loaded.weights);
-  port.postMessage({ type: 'ready', digest: loaded.digest });
+  const model = new LlamaModel(loaded.weights, { packedCacheDir });
+  port.postMessage({ type: 'ready', digest: loaded.digest, packed: model.packedWeights });
   port.on('message', (m: { batch: WireRequest[] } | EngineOp) => {
     try {
       if ('op' in m) {

@@ -9,6 +9,7 @@ import { AtomaError } from '../engine/errors.js';
 import type { Assignment } from './executor.js';
 import { isRefusalCode, RefusalError } from './refusal.js';
 import { compiledEntry } from '../engine/compiled-entry.js';
+import type { PackedWeightsInfo } from '../model/llama.js';
 
 /** A generation request as it crosses the thread boundary (seed as a decimal string). */
 export interface WireRequest {
@@ -46,7 +47,7 @@ export interface WireExecution {
 export type OpResult<O extends EngineOp> = O extends { op: 'execute' } ? WireExecution : { leafHash: string };
 
 type Msg =
-  | { type: 'ready'; digest: string }
+  | { type: 'ready'; digest: string; packed: PackedWeightsInfo | null }
   | { type: 'token'; id: string; token: number }
   | { type: 'done'; results: WireResult[] }
   | { type: 'opDone'; result: unknown }
@@ -61,18 +62,28 @@ export class ModelEngine {
   private closed = false;
   private pending: { resolve(r: unknown): void; reject(e: Error): void; onToken(id: string, t: number): void } | null = null;
 
+  /** The decode layout the thread uses (a sidecar under packedCacheDir, or memory), or null where none. */
+  packed: PackedWeightsInfo | null = null;
+
   private constructor() {}
 
-  /** Starts a thread that maps the model file; resolves once it is loaded and its digest checked. */
-  static async start(modelPath: string, digest: string): Promise<ModelEngine> {
+  /**
+   * Starts a thread that maps the model file; resolves once it is loaded and its digest checked.
+   * `packedCacheDir`: where the model's decode-layout sidecar goes (the node's cache_dir; default
+   * ATOMA_CACHE_DIR or ~/.cache/atoma; null: in memory).
+   */
+  static async start(modelPath: string, digest: string, opts: { packedCacheDir?: string | null } = {}): Promise<ModelEngine> {
     const e = new ModelEngine();
-    const w = new Worker(workerPath(), { workerData: { modelPath } });
+    const w = new Worker(workerPath(), { workerData: { modelPath, packedCacheDir: opts.packedCacheDir } });
     e.worker = w;
     await new Promise<void>((resolve, reject) => {
       const first = (m: Msg) => {
         if (m.type === 'ready') {
           if (m.digest !== digest) reject(new AtomaError(`${modelPath}: model digest ${m.digest}, expected ${digest}`, 'ERR_DIGEST_MISMATCH'));
-          else resolve();
+          else {
+            e.packed = m.packed;
+            resolve();
+          }
         } else if (m.type === 'error') reject(new AtomaError(m.message, m.code));
       };
       w.once('message', first);

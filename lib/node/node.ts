@@ -145,11 +145,16 @@ export class AtomaNode {
     let jobs: JobStore | null = null;
     try {
       for (const t of config.tasks) {
-        const path = await cache.fetch(t.digest, t.source);
-        log('info', 'model verified', { task: t.name, digest: t.digest, path });
+        const path = await cache.fetch(t.digest, t.source, { onProgress: (p) => log('info', p.done ? 'model fetched' : 'fetching model', { task: t.name, ...p }) });
+        log('info', 'model verified', { task: t.name, digest: t.digest, path, fill: cache.fills.get(t.digest) });
         const model = await loadModel(path);
         tasks.set(t.name, { config: t, model });
-        if (!engines.has(t.digest)) engines.set(t.digest, await ModelEngine.start(path, t.digest));
+        if (!engines.has(t.digest)) {
+          const engine = await ModelEngine.start(path, t.digest, { packedCacheDir: config.cacheDir });
+          engines.set(t.digest, engine);
+          // The sidecar is about the model's size again: say where it is, so the disk use has a name.
+          if (engine.packed?.file) log('info', engine.packed.built ? 'wrote the decode layout' : 'mapped the decode layout', { task: t.name, file: engine.packed.file });
+        }
       }
       for (const f of config.functions) {
         const path = await cache.fetch(f.digest, f.source);
