@@ -13,6 +13,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { blake3, hashFile, initModel, loadModel, LlamaModel } from '../lib/index.js';
@@ -45,6 +47,47 @@ const N = 4;
 const ids: string[] = [];
 
 interface NodeProc { child: ChildProcess; stderr: () => string; exited: Promise<number | null> }
+
+/**
+ * A relay to the ledger service (HTTP and the WebSocket stream) that leaves every request for a
+ * request input unanswered until release(), and resolves `held` when the first one arrives. A
+ * node asks for the input inside an assignment's execution, after node.db holds the assignment
+ * and before anything is computed: the node itself says when a kill -9 lands mid-execution,
+ * no timer does.
+ */
+async function inputGate(target: string) {
+  const t = new URL(target);
+  let arrived!: () => void;
+  const held = new Promise<void>((r) => (arrived = r));
+  let holding = true;
+  const server = createServer((req, res) => {
+    if (holding && req.method === 'GET' && req.url?.startsWith('/inputs/')) return arrived();
+    const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const up = connect(Number(t.port), t.hostname, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(lines.join('\r\n') + '\r\n\r\n');
+      up.write(head);
+      socket.pipe(up).pipe(socket);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held,
+    release: () => { holding = false; },
+    close: () => { server.closeAllConnections(); server.close(); },
+  };
+}
 
 function nodeConfig(i: number, ledgerTask = task): string {
   return `[node]\ncache_dir = "cache"\n[keys]\nnode_key = "node.key"\n` +
@@ -246,29 +289,38 @@ describe('atoma node on a ledger', () => {
   }, 120_000);
 
   it('kill -9 in the middle of an execution: the restart re-executes from node.db and the request settles', async () => {
-    // Big enough that the assignment runs for hundreds of ms (300 tokens): the kill lands inside it.
+    // The node reaches the ledger through a gate that holds its request for the assignment's
+    // input: the kill lands while the execution waits there, whatever this machine's speed.
+    const gate = await inputGate(svc.url);
     const midPath = join(dir, 'mid.gguf');
-    initModel(midPath, { seed: 2, dim: 256, layers: 4, ff: 512, context: 2048 });
+    initModel(midPath, { seed: 2, dim: 128, layers: 2, ff: 256, context: 256 });
     const midDigest = (await hashFile(midPath)).toString('hex');
     const task3 = blake3('mid task').toString('hex');
     await port.submit(signEvent({ type: 'createTask', task: task3, creator: client.publicKey, kind: 'inference', digest: midDigest, security: { mode: 'sampling', n: 1 }, minReputation: 0 }, client));
     mkdirSync(join(dir, 'n5'));
-    writeFileSync(join(dir, 'n5', 'node.toml'), `[node]\ncache_dir = "cache"\n[keys]\nnode_key = "node.key"\n[ledger]\nkind = "service"\nurl = "${svc.url}"\nfaucet = 1000000\n` +
+    writeFileSync(join(dir, 'n5', 'node.toml'), `[node]\ncache_dir = "cache"\n[keys]\nnode_key = "node.key"\n[ledger]\nkind = "service"\nurl = "${gate.url}"\nfaucet = 1000000\n` +
       `[[tasks]]\nname = "mid"\nmodel = "${midDigest}"\npath = "${midPath}"\nledger_task = "${task3}"\nprice_per_request = 3\n`);
-    const first = await startNode(5);
-    const a: Assignment = { prompt: [1, 2, 3], maxTokens: 300, seed: 77, temperature: 1 };
-    const pending = submitRequest(port, client, { task: task3, assignment: a, maxPrice: 3, timeoutMs: 60_000 });
-    await until('the assignment', () => first.stderr().includes('"msg":"assigned"'));
-    first.child.kill('SIGKILL');
-    expect(await first.exited).toBeNull();
-    expect(first.stderr()).not.toContain('"msg":"executed"');
-    const second = await startNode(5);
-    const r = await pending;
-    expect(r.outcome).toBe('settled');
-    expect(r.outputDigest).toBe(execute(new LlamaModel((await loadModel(midPath)).weights), a).outputDigest);
-    expect(second.stderr()).toContain('"msg":"resuming assignments","open":1');
-    second.child.kill('SIGTERM');
-    expect(await second.exited).toBe(0);
+    try {
+      const first = await startNode(5);
+      const a: Assignment = { prompt: [1, 2, 3], maxTokens: 24, seed: 77, temperature: 1 };
+      const pending = submitRequest(port, client, { task: task3, assignment: a, maxPrice: 3, timeoutMs: 60_000 });
+      await gate.held;
+      // Logged before the input was asked for; the pipe may deliver it after the gate saw the request.
+      await until('the assignment log line', () => first.stderr().includes('"msg":"assigned"'));
+      first.child.kill('SIGKILL');
+      expect(await first.exited).toBeNull();
+      expect(first.stderr()).not.toContain('"msg":"executed"');
+      gate.release();
+      const second = await startNode(5);
+      const r = await pending;
+      expect(r.outcome).toBe('settled');
+      expect(r.outputDigest).toBe(execute(new LlamaModel((await loadModel(midPath)).weights), a).outputDigest);
+      expect(second.stderr()).toContain('"msg":"resuming assignments","open":1');
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      gate.close();
+    }
   }, 60_000);
 
   it('in process on the embedded ledger: engine-thread ops equal the executor, the assignment is persisted', async () => {
