@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { AtomaError } from '../lib/engine/errors.js';
 import { blake3 } from '../lib/engine/hash.js';
-import { apply, emptyState, commitment, sampleNodes, Trace, DEFAULT_PARAMS, simulate, type State, type Effect } from '../lib/protocol/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { apply, emptyState, commitment, sampleNodes, Trace, DEFAULT_PARAMS, simulate, auditAmounts, escrowFor, Ledger, type State, type Effect } from '../lib/protocol/index.js';
 
 const hx = (...p: (string | number)[]) => blake3(p.join('/')).toString('hex');
 const P = DEFAULT_PARAMS;
@@ -75,6 +78,7 @@ describe('protocol rules', () => {
     // Conservation: balances + collateral + escrow + treasury = minted.
     const sum = Object.values(w.state.accounts).reduce((a, b) => a + b, 0) + Object.values(w.state.nodes).reduce((a, n) => a + n.collateral, 0) + w.state.treasury;
     expect(sum).toBe(w.state.minted);
+    expect(auditAmounts(w.state)).toEqual([]);
   });
 
   it('a node serves only subscribed tasks, with enough reputation; fewer eligible than n samples them all', () => {
@@ -286,5 +290,71 @@ describe('simulator', () => {
     expect(r.timeouts).toBeGreaterThan(0);
     expect(r.settled + r.failed).toBe(r.requests);
     expect(r.falseDisputes).toBe(0);
+  });
+});
+
+describe('exact amounts', () => {
+  const SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
+  /** Eight deposits that bring minted to exactly 2^53 - 1 (each at most 2^50, the event bound). */
+  function nearTheTop(): State {
+    let state = apply(emptyState(), { type: 'genesis', at: 0, params: P, beacon: hx('beacon'), referees: [] }).state;
+    for (let i = 0; i < 7; i++) state = apply(state, { type: 'deposit', at: 1, account: hx('rich', i), amount: 2 ** 50 }).state;
+    return apply(state, { type: 'deposit', at: 1, account: hx('rich', 7), amount: 2 ** 50 - 1 }).state;
+  }
+
+  it('a deposit that would take minted past 2^53-1 is refused; every amount stays exact', () => {
+    const state = nearTheTop();
+    expect(state.minted).toBe(SAFE);
+    expect(auditAmounts(state)).toEqual([]);
+    // Before, these were accepted and minted rounded (2^53 - 1 + 2 is 2^53 in doubles).
+    for (const amount of [1, 2, 2 ** 50]) {
+      expect(code(() => apply(state, { type: 'deposit', at: 2, account: hx('late'), amount }))).toBe('ERR_RANGE');
+    }
+    expect(state.minted).toBe(SAFE);
+    expect(state.accounts[hx('late')]).toBeUndefined();
+    // An escrow beyond the exact range is refused by name, not computed in rounded doubles.
+    expect(code(() => escrowFor(P, 2 ** 50, 64))).toBe('ERR_RANGE');
+    expect(escrowFor(P, 100, 5)).toBe(Math.ceil(550 * 1.01));
+  });
+
+  it('the audit catches the drift the old rules let through, which replaying the log could not', () => {
+    // What the old rules made of one more deposit of 2: the account exact, minted rounded.
+    const state = nearTheTop();
+    const drifted: State = { ...state, accounts: { ...state.accounts, [hx('late')]: 2 }, minted: state.minted + 2 };
+    expect(drifted.minted).toBe(2 ** 53); // not 2^53 + 1
+    expect(auditAmounts(drifted).join('\n')).toMatch(/minted is 9007199254740992, not a safe[\s\S]*add up to 9007199254740993, but minted is 9007199254740992/);
+    // A balance moved without its counterpart (a rounding in a sum) is caught too.
+    expect(auditAmounts({ ...state, treasury: 1 })).toEqual([`balances, collateral, escrow, reward pools and treasury add up to ${BigInt(SAFE) + 1n}, but minted is ${SAFE}`]);
+    expect(auditAmounts({ ...state, treasury: 0.5 })[0]).toMatch(/treasury is 0.5, not a safe non-negative integer/);
+  });
+
+  it('Ledger.verify fails on a database the old rules wrote past 2^53, where replay and stored state agreed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atoma-exact-'));
+    try {
+      const file = join(dir, 'l.db');
+      let l = Ledger.open(file);
+      for (let i = 0; i < 7; i++) l.mint(hx('rich', i), 2 ** 50);
+      l.mint(hx('rich', 7), 2 ** 50 - 1);
+      expect(l.state.minted).toBe(SAFE);
+      expect(code(() => l.mint(hx('late'), 2))).toBe('ERR_RANGE');
+      expect(l.verify()).toBe(true);
+      // The rows the old rules wrote for that deposit: the event, the exact balance, minted rounded.
+      const { seq, time } = l.state;
+      const event = { type: 'deposit', at: time + 1, account: hx('late'), amount: 2 };
+      l.db.prepare('INSERT INTO events (seq, at, body, effects) VALUES (?, ?, ?, ?)').run(seq, event.at, JSON.stringify(event), '[]');
+      l.db.prepare('INSERT OR REPLACE INTO rows (tbl, id, body) VALUES (?, ?, ?)').run('accounts', hx('late'), '2');
+      const meta = l.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+      meta.run('minted', JSON.stringify(SAFE + 2));
+      meta.run('seq', JSON.stringify(seq + 1));
+      meta.run('time', JSON.stringify(event.at));
+      l.close();
+      l = Ledger.open(file);
+      expect(l.state.minted).toBe(2 ** 53);
+      expect(auditAmounts(l.state).length).toBeGreaterThan(0);
+      expect(l.verify()).toBe(false);
+      l.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@
 export { apply, applyInPlace, emptyState, eligibleNodes, escrowFor, payment, nextBeacon, nextDeadline, MAX_KEYS_PER_NODE, type Applied, type Change } from './machine.js';
 export { sampleNodes, sampleSorted } from './sampling.js';
 export { commitment } from './commitment.js';
+export { auditAmounts } from './accounting.js';
 export { Trace, splitPoint, interiorHash } from './trace.js';
 export { validateEvent, MAX_ATTESTATION, MAX_REFEREES } from './validate.js';
 export { signEvent, checkSignature, preverifyEvent, eventDigest, canonicalJson, actorOf, generateSigner, signerFromSeed, rawPublicKey, EVENT_SIGNATURE_CONTEXT, type Signer } from './signing.js';

@@ -55,7 +55,10 @@ export function payment(params: Params, price: number, primary: boolean): number
 /** The escrow a request locks: n attester-priced slots at maxPrice plus the protocol fee on them. */
 export function escrowFor(params: Params, maxPrice: number, n: number): number {
   const total = payment(params, maxPrice, false) * n;
-  return total + bpsOf(total, params.protocolFeeBps, true);
+  const escrow = total + bpsOf(total, params.protocolFeeBps, true);
+  // maxPrice up to 2^50 times n up to 1024 leaves the exact range: no account could pay it anyway.
+  if (!Number.isSafeInteger(escrow)) fail('ERR_RANGE', `escrow for ${n} nodes at maxPrice ${maxPrice} is beyond 2^53-1`);
+  return escrow;
 }
 
 /**
@@ -382,10 +385,14 @@ function handle(d: Draft, e: Event): void {
   switch (e.type) {
     case 'genesis':
       return;
-    case 'deposit':
+    case 'deposit': {
+      // The one way money enters: bounding the total bounds every amount (accounting.ts).
+      const minted = s.minted + e.amount;
+      if (!Number.isSafeInteger(minted)) fail('ERR_RANGE', `deposit of ${e.amount}: the total minted would pass 2^53-1 (${s.minted} minted so far), beyond exact integer amounts`);
       d.credit(e.account, e.amount);
-      s.minted += e.amount;
+      s.minted = minted;
       return;
+    }
     case 'register': {
       if (s.nodes[e.node]) fail('ERR_DUPLICATE', `node ${e.node} is already registered`);
       if (e.collateral < d.p.minCollateral) fail('ERR_FUNDS', `collateral ${e.collateral} is below the minimum ${d.p.minCollateral}`);

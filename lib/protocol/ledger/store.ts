@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { AtomaError, fail } from '../../engine/errors.js';
 import { blake3 } from '../../engine/hash.js';
 import { isHex32 } from '../ids.js';
+import { auditAmounts } from '../accounting.js';
 import { applyInPlace, emptyState, nextDeadline } from '../machine.js';
 import { DEFAULT_PARAMS, type Params } from '../params.js';
 import { actorOf, checkSignature } from '../signing.js';
@@ -404,10 +405,19 @@ export class Ledger {
   /**
    * True when the stored state equals the replay of the log (canonical JSON compare), every signed
    * event in the log still verifies against its actor, the nonce table is exactly the log's
-   * (actor, nonce) pairs, and every request's input is stored.
+   * (actor, nonce) pairs, every request's input is stored, and the amounts are exact and add up
+   * (accounting.ts auditAmounts). A log today's rules refuse (say, written before a rule was
+   * tightened) does not verify.
    */
   verify(): boolean {
-    if (canonical(this.replay()) !== canonical(this.load())) return false;
+    let replayed: State;
+    try {
+      replayed = this.replay();
+    } catch {
+      return false;
+    }
+    const stored = this.load();
+    if (canonical(replayed) !== canonical(stored) || auditAmounts(stored).length > 0) return false;
     let signed = 0;
     for (const r of this.db.prepare('SELECT body FROM events ORDER BY seq').iterate() as Iterable<{ body: string }>) {
       const e = JSON.parse(r.body) as Record<string, unknown>;
@@ -418,8 +428,8 @@ export class Ledger {
       }
       if (e.type === 'request' && !this.hasInput(e.input as string)) return false;
     }
-    const stored = (this.db.prepare('SELECT count(*) AS n FROM nonces').get() as { n: number }).n;
-    if (stored !== signed) return false;
+    const nonces = (this.db.prepare('SELECT count(*) AS n FROM nonces').get() as { n: number }).n;
+    if (nonces !== signed) return false;
     const nonceSeq = this.db.prepare('SELECT seq FROM nonces WHERE actor = ? AND nonce = ?');
     for (const [actor, nonce, seq] of this.logNonces()) {
       const row = nonceSeq.get(actor, nonce) as { seq: number } | undefined;
