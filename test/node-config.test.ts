@@ -1,11 +1,15 @@
 /** atoma node: node.toml validation, the node key and signatures, the content cache. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AtomaError, blake3 } from '../lib/index.js';
+import { AtomaError } from '../lib/engine/errors.js';
+import { blake3, hashFile } from '../lib/engine/hash.js';
+import { decodeLayoutPreferred } from '../lib/model/linear.js';
+import { initModel } from '../lib/model/init.js';
+import { AtomaNode } from '../lib/node/node.js';
 import { ContentCache, redirectTarget, type FetchProgress } from '../lib/node/cache.js';
 import { parseConfig } from '../lib/node/config.js';
 import { loadOrCreateNodeKey, requestHash, signResponse, verifyResponse } from '../lib/node/keys.js';
@@ -255,6 +259,60 @@ describe('content cache', () => {
     expect(await again.get(digest)).toBeNull();
     expect(existsSync(p)).toBe(false);
     await expect(again.fetch(digest, { url: `${base}/nothing` })).rejects.toMatchObject({ code: 'ERR_FETCH' });
+  });
+});
+
+/** Bytes the model files under `root` take (not the databases or keys), each inode once (as du counts hard links). */
+function diskBytes(root: string): number {
+  const seen = new Set<number>();
+  let total = 0;
+  for (const name of readdirSync(root, { recursive: true }) as string[]) {
+    const st = statSync(join(root, name));
+    if (!st.isFile() || seen.has(st.ino) || /\.(db|db-wal|db-shm|key)$/.test(name)) continue;
+    seen.add(st.ino);
+    total += st.size;
+  }
+  return total;
+}
+
+describe("a node's model on disk", () => {
+  it('a path model is linked, not copied, and the decode layout goes to cache_dir, logged', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'atoma-node-disk-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'atoma-env-cache-'));
+    const model = join(home, 'm.gguf');
+    initModel(model, { seed: 5, format: 'q8_0' });
+    const digest = (await hashFile(model)).toString('hex');
+    const cfg = parseConfig(`[node]\ncache_dir = "cache"\n[ledger]\nkind = "embedded"\npath = "ledger.db"\n[keys]\nnode_key = "node.key"\n` +
+      `[[tasks]]\nname = "tiny"\nmodel = "${digest}"\npath = "m.gguf"\n`, home);
+    const logs: { msg: string; [k: string]: unknown }[] = [];
+    // The engine thread takes its environment from here: the old default (ATOMA_CACHE_DIR) points elsewhere.
+    const saved = process.env.ATOMA_CACHE_DIR;
+    process.env.ATOMA_CACHE_DIR = elsewhere;
+    let node: AtomaNode | undefined;
+    try {
+      node = await AtomaNode.start(cfg, { port: 0, logger: (_level, msg, f) => logs.push({ msg, ...f }) });
+    } finally {
+      if (saved === undefined) delete process.env.ATOMA_CACHE_DIR;
+      else process.env.ATOMA_CACHE_DIR = saved;
+      await node?.close();
+    }
+    const blob = join(home, 'cache', 'blobs', digest);
+    expect(statSync(blob).ino).toBe(statSync(model).ino);
+    expect(logs.find((l) => l.msg === 'model verified')).toMatchObject({ fill: 'linked', path: blob });
+    const size = statSync(model).size;
+    expect(readdirSync(elsewhere)).toEqual([]);
+    if (decodeLayoutPreferred()) {
+      // The sidecar (about the model's size) is the one other copy, in cache_dir, and named in the log.
+      const wrote = logs.find((l) => l.msg === 'wrote the decode layout');
+      expect(wrote?.file).toMatch(new RegExp(`^${join(home, 'cache', 'packed')}/${digest}\\.`));
+      expect(existsSync(wrote!.file as string)).toBe(true);
+      expect(diskBytes(home)).toBeLessThan(2.2 * size);
+    } else {
+      expect(logs.some((l) => /decode layout/.test(l.msg))).toBe(false);
+      expect(diskBytes(home)).toBeLessThan(1.2 * size);
+    }
+    rmSync(home, { recursive: true, force: true });
+    rmSync(elsewhere, { recursive: true, force: true });
   });
 });
 

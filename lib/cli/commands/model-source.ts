@@ -7,12 +7,24 @@ import { hashFile } from '../../engine/hash.js';
 import { ggufWeights } from '../../model/gguf/llama.js';
 import { readGguf } from '../../model/gguf/reader.js';
 import { initModel } from '../../model/init.js';
+import { LlamaModel } from '../../model/llama.js';
 import { ggufTokenizer } from '../../model/tokenizer/gguf.js';
 import type { LoadedModel } from '../../model/types.js';
 
 /** ~/.cache/atoma, or $ATOMA_CACHE_DIR. */
 export function cacheDir(): string {
   return process.env.ATOMA_CACHE_DIR || join(homedir(), '.cache', 'atoma');
+}
+
+/**
+ * The model ready to run, its decode-layout sidecar (if this CPU path uses one) in cacheDir().
+ * Building the sidecar writes about the model's size again: stderr names the file when it does.
+ */
+export function newModel(loaded: LoadedModel): LlamaModel {
+  const model = new LlamaModel(loaded.weights, { packedCacheDir: cacheDir() });
+  const p = model.packedWeights;
+  if (p?.built && p.file) console.error(`atoma: wrote the decode layout of ${loaded.path} to ${p.file} (reused by later runs; ATOMA_CACHE_DIR moves it)`);
+  return model;
 }
 
 /** The model at `path`, or (no path) the seeded tiny model, created on first use. */

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fail } from '../../engine/errors.js';
 import { generate, type GenerateRequest, type GenerateResult } from '../../model/generate.js';
-import { LlamaModel } from '../../model/llama.js';
 import type { Tokenizer } from '../../model/types.js';
 import { didYouMean, parse } from '../args.js';
-import { openModel } from './model-source.js';
+import { newModel, openModel } from './model-source.js';
 
 const HELP = `usage: atoma run [--model FILE] --prompt TEXT [options]
        atoma run [--model FILE] --requests FILE.jsonl --json
@@ -112,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     const lines = readFileSync(values.requests, 'utf8').split('\n').filter((l) => l.trim() !== '');
     if (lines.length === 0) fail('ERR_USAGE', `${values.requests}: no requests`);
     const loaded = await openModel(values.model);
-    const model = new LlamaModel(loaded.weights);
+    const model = newModel(loaded);
     const reqs = lines.map((line, i) => {
       let o: Record<string, unknown>;
       try {
@@ -130,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (values.prompt === undefined) fail('ERR_USAGE', '--prompt (or --requests) is required; see `atoma run --help`');
   const loaded = await openModel(values.model);
-  const model = new LlamaModel(loaded.weights);
+  const model = newModel(loaded);
   const req = requestFromFlags(loaded.tokenizer, values);
   // Streaming holds back bytes until they form valid UTF-8.
   let shown = '';

@@ -1,9 +1,8 @@
 import { fail } from '../../engine/errors.js';
 import { generate } from '../../model/generate.js';
-import { LlamaModel } from '../../model/llama.js';
 import { selectLeaves } from '../../model/trace.js';
 import { parse } from '../args.js';
-import { openModel } from './model-source.js';
+import { newModel, openModel } from './model-source.js';
 import { requestFromFlags } from './run.js';
 
 const HELP = `usage: atoma trace [--model FILE] --prompt TEXT [--max-tokens N] [--seed S] [--steps A:B] [--layers C:D] [--json]
@@ -34,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   if (values.prompt === undefined) fail('ERR_USAGE', '--prompt is required; see `atoma trace --help`');
   const steps = range(values.steps, 'steps'), layers = range(values.layers, 'layers');
   const loaded = await openModel(values.model);
-  const model = new LlamaModel(loaded.weights);
+  const model = newModel(loaded);
   const req = requestFromFlags(loaded.tokenizer, values);
   const [res] = generate(model, [req]);
   const leaves = selectLeaves(res.leaves, model.config.blockCount, steps, layers);
