@@ -24,14 +24,14 @@ const turn = () => new Promise<void>((r) => setImmediate(r));
 class FakeLog implements StreamSource {
   texts: string[] = [];
   reads = 0;
-  append(n: number): { seq: number; text: string }[] {
-    const added = Array.from({ length: n }, (_, i) => ({ seq: this.texts.length + i, text: `{"seq":${this.texts.length + i}}` }));
-    this.texts.push(...added.map((a) => a.text));
+  append(n: number): { seq: number; data: string }[] {
+    const added = Array.from({ length: n }, (_, i) => ({ seq: this.texts.length + i, data: `{"seq":${this.texts.length + i}}` }));
+    this.texts.push(...added.map((a) => a.data));
     return added;
   }
   page(from: number, limit: number) {
     this.reads++;
-    return this.texts.slice(from, from + limit).map((text, i) => ({ seq: from + i, text }));
+    return this.texts.slice(from, from + limit).map((data, i) => ({ seq: from + i, data }));
   }
   head() {
     return this.texts.length;
@@ -43,9 +43,9 @@ class HeldSink implements StreamSink {
   seqs: number[] = [];
   held: (() => void)[] = [];
   open = true;
-  send(text: string, done: (err?: Error) => void) {
-    this.seqs.push((JSON.parse(text) as { seq: number }).seq);
-    this.held.push(() => done());
+  send(data: string | Uint8Array, done?: (err?: Error) => void) {
+    this.seqs.push((JSON.parse(String(data)) as { seq: number }).seq);
+    if (done) this.held.push(() => done());
   }
   flush() {
     for (const f of this.held.splice(0)) f();
@@ -56,9 +56,9 @@ class HeldSink implements StreamSink {
 class FastSink implements StreamSink {
   seqs: number[] = [];
   open = true;
-  send(text: string, done: (err?: Error) => void) {
-    this.seqs.push((JSON.parse(text) as { seq: number }).seq);
-    queueMicrotask(() => done());
+  send(data: string | Uint8Array, done?: (err?: Error) => void) {
+    this.seqs.push((JSON.parse(String(data)) as { seq: number }).seq);
+    if (done) queueMicrotask(() => done());
   }
 }
 
@@ -95,7 +95,7 @@ describe('event stream: paged catch-up with backpressure (stream.ts)', () => {
   it('serves at most pagesPerTurn pages per turn of the event loop, over all readers', async () => {
     const log = new FakeLog();
     log.append(10_000);
-    const hub = new StreamHub(log, { pageEvents: 10, pagesPerTurn: 3, lowWater: 1 << 20 });
+    const hub = new StreamHub(log, { pageEvents: 10, pagesPerTurn: 3, turnMs: Infinity, lowWater: 1 << 20 });
     const sinks = Array.from({ length: 5 }, () => new FastSink());
     const readers = sinks.map((s) => hub.add(s, 0));
     await turn();
@@ -137,6 +137,18 @@ describe('event stream: paged catch-up with backpressure (stream.ts)', () => {
     sink.flush();
     hub.publish(log.append(2));
     expect(sink.seqs).toEqual(range(0, log.head()));
+  });
+
+  it('readers catching up side by side share one read of each full block', async () => {
+    const log = new FakeLog();
+    log.append(105);
+    const hub = new StreamHub(log, { pageEvents: 10, turnMs: Infinity });
+    const sinks = Array.from({ length: 4 }, () => new FastSink());
+    const readers = sinks.map((s) => hub.add(s, 0));
+    while (readers.some((r) => r.stats().phase !== 'live')) await turn();
+    for (const s of sinks) expect(s.seqs).toEqual(range(0, 105));
+    // 10 full blocks read once each; the growing last block (5 events) is read by every reader.
+    expect(log.reads).toBe(10 + 4);
   });
 
   it('a cursor past the head waits for those events; a closed transport is dropped', async () => {

@@ -31,7 +31,7 @@ import { isHex32 } from '../ids.js';
 import { preverifyEvent } from '../signing.js';
 import { GRANT_HEADERS } from './inputs.js';
 import { Ledger, MAX_INPUT, type LedgerOptions, type SubmitResult } from './store.js';
-import { StreamHub, type StreamLimits } from './stream.js';
+import { StreamHub, type Message, type StreamLimits } from './stream.js';
 
 export const MAX_BODY = 64 * 1024;
 /** Longest a queued event waits for the signature checks of events that arrived with it (ms). */
@@ -70,7 +70,8 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
   const ledger = Ledger.open(opts.db, opts);
   const queue: { input: unknown; done: (r: SubmitResult) => void }[] = [];
   const sockets = new Set<WebSocket>();
-  const hub = new StreamHub({ page: (from, n) => ledger.eventTexts(from, n), head: () => ledger.state.seq }, opts.stream);
+  // Messages as UTF-8 bytes, converted once: a cached page goes to many readers.
+  const hub = new StreamHub({ page: (from, n) => ledger.eventTexts(from, n).map((m) => ({ seq: m.seq, data: Buffer.from(m.text) })), head: () => ledger.state.seq }, opts.stream);
   const maxPerAddress = opts.maxStreamsPerAddress ?? 64;
   const maxStreams = opts.maxStreams ?? 1024;
   /** Open stream connections per client address (counted from the upgrade to the socket's close). */
@@ -83,8 +84,8 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
 
   const broadcast = (rs: SubmitResult[]) => {
     if (hub.size === 0) return;
-    const items: { seq: number; text: string }[] = [];
-    for (const r of rs) if (r.ok) items.push({ seq: r.seq, text: JSON.stringify({ seq: r.seq, event: r.event, effects: r.effects }) });
+    const items: Message[] = [];
+    for (const r of rs) if (r.ok) items.push({ seq: r.seq, data: Buffer.from(JSON.stringify({ seq: r.seq, event: r.event, effects: r.effects })) });
     hub.publish(items);
   };
   const flush = () => {
@@ -262,21 +263,27 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
       if (n > 0) perAddress.set(address, n);
       else perAddress.delete(address);
     });
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    wss.handleUpgrade(req, socket, head, (ws) => connect(ws, req, socket));
   });
-  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+  const connect = (ws: WebSocket, req: IncomingMessage, socket: Socket) => {
     const u = new URL(req.url ?? '/', 'http://ledger');
     const raw = u.searchParams.get('from');
     const from = raw !== null && /^\d{1,15}$/.test(raw) ? Number(raw) : ledger.state.seq;
     sockets.add(ws);
-    const reader = hub.add({ send: (text, done) => ws.send(text, done), get open() { return ws.readyState === ws.OPEN; } }, from);
+    const reader = hub.add({
+      send: (data, done) => ws.send(data, { binary: false }, done),
+      get open() { return ws.readyState === ws.OPEN; },
+      // The socket under the WebSocket: a corked page goes out in one writev.
+      cork: () => socket.cork(),
+      uncork: () => socket.uncork(),
+    }, from);
     ws.on('close', () => {
       sockets.delete(ws);
       hub.remove(reader);
     });
     ws.on('error', () => ws.terminate());
     ws.on('message', () => ws.close(1003, 'the stream is read-only'));
-  });
+  };
   const timer = setInterval(() => {
     const r = ledger.tickIfDue();
     if (r) broadcast([r]);

@@ -4,11 +4,14 @@
  * events commit (live), without one reader's appetite costing the others or the service.
  *
  * - Catch-up is paged: one bounded page of the log (`pageEvents` rows, at most about `pageBytes`)
- *   per step, read as the stored JSON text (no parse and re-serialise). After a page the reader
+ *   per step, read as the stored JSON text (no parse and re-serialise). Pages are read in blocks
+ *   aligned to `pageEvents`, and the last `cachedBlocks` full blocks are kept, so readers catching
+ *   up side by side (a crowd reconnecting from 0) share one read of the log. After a page the reader
  *   waits until what it was sent has left the process (`lowWater` bytes still unflushed at most)
  *   before the next, so a reader that does not read holds one page of memory, not the log.
- * - One pump serves every catching-up reader, round robin, at most `pagesPerTurn` pages per turn of
- *   the event loop, so HTTP requests (GET /state) wait for a few pages, never for all readers.
+ * - One pump serves every catching-up reader, round robin, at most `pagesPerTurn` pages (and about
+ *   `turnMs`) per turn of the event loop, so HTTP requests (GET /state) wait for a few pages, never
+ *   for all readers. A page goes out corked: one system call, one completion callback.
  * - The switch to live happens in the same synchronous step that finds the reader at the log's
  *   head; the service publishes a commit in the same step that applies it, so no event falls in
  *   between (no gap) and none is sent twice (live sends only seq >= the reader's cursor).
@@ -20,18 +23,30 @@
  * sink whose flushes the test controls.
  */
 
+/** One stream message: an event's `{seq, event, effects}` JSON, as text or UTF-8 bytes. */
+export interface Message {
+  seq: number;
+  data: string | Uint8Array;
+}
+
 /** Where a reader's messages go. */
 export interface StreamSink {
-  /** Sends one message; `done` is called once it has left this process's buffers, or failed. */
-  send(text: string, done: (err?: Error) => void): void;
+  /**
+   * Sends one message; `done`, when given, is called once it and every message before it have
+   * left this process's buffers, or failed.
+   */
+  send(data: string | Uint8Array, done?: (err?: Error) => void): void;
   /** False once the transport is closed (the reader is dropped). */
   readonly open: boolean;
+  /** Holds writes until `uncork` so a page goes out in one system call (optional). */
+  cork?(): void;
+  uncork?(): void;
 }
 
 /** The log as the stream reads it. */
 export interface StreamSource {
-  /** Up to `limit` committed events from seq `from` on, each as its stream message text. */
-  page(from: number, limit: number): { seq: number; text: string }[];
+  /** Up to `limit` committed events from seq `from` on (seqs are consecutive), each as its message. */
+  page(from: number, limit: number): Message[];
   /** The next sequence number: every event below it is in the log. */
   head(): number;
 }
@@ -45,8 +60,12 @@ export interface StreamLimits {
   lowWater?: number;
   /** A live reader with more unflushed bytes than this goes back to catch-up (default 1 MiB). */
   highWater?: number;
-  /** Catch-up pages served per turn of the event loop, over all readers (default 4). */
+  /** Catch-up pages served per turn of the event loop, over all readers (default 8). */
   pagesPerTurn?: number;
+  /** A turn also ends once its pages have taken this long (ms, default 4). */
+  turnMs?: number;
+  /** Full blocks of `pageEvents` messages kept for readers at the same place (default 32). */
+  cachedBlocks?: number;
 }
 
 export type ReaderPhase = 'catching-up' | 'draining' | 'live' | 'closed';
@@ -73,9 +92,9 @@ class Reader {
 
 /**
  * @example
- * const hub = new StreamHub({ page: (from, n) => ledger.eventTexts(from, n), head: () => ledger.state.seq });
+ * const hub = new StreamHub({ page: (from, n) => ledger.eventTexts(from, n).map((m) => ({ seq: m.seq, data: m.text })), head: () => ledger.state.seq });
  * const reader = hub.add(sink, 0);          // catches up from seq 0, then live
- * hub.publish([{ seq, text }]);             // after each commit, in the same synchronous step
+ * hub.publish([{ seq, data }]);             // after each commit, in the same synchronous step
  * hub.remove(reader);                       // when the transport closes
  */
 export class StreamHub {
@@ -88,13 +107,19 @@ export class StreamHub {
   private readonly lowWater: number;
   private readonly highWater: number;
   private readonly pagesPerTurn: number;
+  private readonly turnMs: number;
+  private readonly cachedBlocks: number;
+  /** Full blocks of the log by block index, least recently used first. */
+  private readonly blocks = new Map<number, Message[]>();
 
   constructor(private readonly source: StreamSource, limits: StreamLimits = {}) {
     this.pageEvents = limits.pageEvents ?? 256;
     this.pageBytes = limits.pageBytes ?? 256 * 1024;
     this.lowWater = limits.lowWater ?? 64 * 1024;
     this.highWater = limits.highWater ?? 1024 * 1024;
-    this.pagesPerTurn = limits.pagesPerTurn ?? 4;
+    this.pagesPerTurn = limits.pagesPerTurn ?? 8;
+    this.turnMs = limits.turnMs ?? 4;
+    this.cachedBlocks = limits.cachedBlocks ?? 32;
   }
 
   /** Starts a reader at `from` (clamped to the head: a cursor past it waits for those events). */
@@ -111,19 +136,23 @@ export class StreamHub {
   }
 
   /** Sends newly committed events to live readers; call it in the step that commits them. */
-  publish(items: readonly { seq: number; text: string }[]): void {
+  publish(items: readonly Message[]): void {
     if (items.length === 0) return;
     for (const r of this.readers) {
       if (r.phase !== 'live') continue;
+      const batch: Message[] = [];
+      let bytes = r.unflushed;
       for (const it of items) {
         if (it.seq < r.next) continue;
-        if (r.unflushed > this.highWater) {
+        if (bytes > this.highWater) {
           // Too far behind to keep queueing here: it reads the rest from the log once drained.
           r.phase = 'draining';
           break;
         }
-        this.send(r, it);
+        batch.push(it);
+        bytes += it.data.length;
       }
+      this.send(r, batch);
     }
   }
 
@@ -135,11 +164,20 @@ export class StreamHub {
     return [...this.readers].map((r) => r.stats());
   }
 
-  private send(r: Reader, it: { seq: number; text: string }): void {
-    const n = it.text.length;
+  /** Sends messages in order, corked; one completion (the last message's) accounts for all. */
+  private send(r: Reader, items: readonly Message[]): void {
+    if (items.length === 0) return;
+    let n = 0;
+    r.sink.cork?.();
+    for (let i = 0; i < items.length - 1; i++) {
+      r.sink.send(items[i].data);
+      n += items[i].data.length;
+    }
+    const last = items[items.length - 1];
+    n += last.data.length;
     r.unflushed += n;
-    r.next = it.seq + 1;
-    r.sink.send(it.text, (err) => {
+    r.next = last.seq + 1;
+    r.sink.send(last.data, (err) => {
       r.unflushed -= n;
       if (err) return this.remove(r);
       if (r.phase === 'draining' && r.unflushed <= this.lowWater) {
@@ -147,6 +185,7 @@ export class StreamHub {
         this.enqueue(r);
       }
     });
+    r.sink.uncork?.();
   }
 
   private enqueue(r: Reader): void {
@@ -159,7 +198,8 @@ export class StreamHub {
 
   /** Serves catch-up pages round robin, a few per turn of the event loop. */
   private pump(): void {
-    for (let served = 0; served < this.pagesPerTurn && this.ready.length > 0;) {
+    const t0 = performance.now();
+    for (let served = 0; served < this.pagesPerTurn && this.ready.length > 0 && performance.now() - t0 < this.turnMs;) {
       const r = this.ready.shift()!;
       if (r.phase !== 'catching-up' || !r.sink.open) {
         if (!r.sink.open) this.remove(r);
@@ -178,17 +218,34 @@ export class StreamHub {
       r.phase = 'live';
       return false;
     }
+    const block = this.block(Math.floor(r.next / this.pageEvents));
+    const start = block.length === 0 ? 0 : Math.max(0, r.next - block[0].seq);
     let bytes = 0;
-    for (const it of this.source.page(r.next, this.pageEvents)) {
-      this.send(r, it);
-      bytes += it.text.length;
-      if (bytes >= this.pageBytes) break;
-    }
+    let end = start;
+    while (end < block.length && bytes < this.pageBytes) bytes += block[end++].data.length;
+    this.send(r, block.slice(start, end));
     r.pages++;
     // Same step as the sends: nothing committed in between, so `head` still holds.
     if (r.next >= head) r.phase = 'live';
     else if (r.unflushed > this.lowWater) r.phase = 'draining';
     else this.ready.push(r);
     return true;
+  }
+
+  /** The messages of block `b` (seqs b*pageEvents on), from the cache when it is full there. */
+  private block(b: number): Message[] {
+    const hit = this.blocks.get(b);
+    if (hit) {
+      this.blocks.delete(b);
+      this.blocks.set(b, hit);
+      return hit;
+    }
+    const items = this.source.page(b * this.pageEvents, this.pageEvents);
+    // Only a full block is final: the log's last block still grows.
+    if (this.cachedBlocks > 0 && items.length === this.pageEvents) {
+      this.blocks.set(b, items);
+      if (this.blocks.size > this.cachedBlocks) this.blocks.delete(this.blocks.keys().next().value!);
+    }
+    return items;
   }
 }
