@@ -14,6 +14,8 @@ export interface NativeAddon {
   setIsa(name: string): void;
   setDevice(name: string): void;
   setThreads(n: number): void;
+  /** Work handed to the thread pool so far: parallel calls and their tasks (native/cpu/thread_pool.h). */
+  poolStats(): { parallelCalls: number; tasks: number };
   seededFill(out: F32, seed: bigint | number, stream: number, first: bigint | number): void;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   /** The canonical sampler (native/canon/sample.h); on the GPU when the active device is cuda. */

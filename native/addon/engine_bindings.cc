@@ -63,6 +63,18 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// poolStats() -> { parallelCalls, tasks }: work handed to the thread pool so far (thread_pool.h).
+Napi::Value PoolStatsBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const PoolStats s = pool_stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("parallelCalls", Napi::Number::New(env, static_cast<double>(s.parallel_calls)));
+    o.Set("tasks", Napi::Number::New(env, static_cast<double>(s.tasks)));
+    return o;
+  });
+}
+
 // seededFill(out: Float32Array, seed, stream, first): out[i] = seeded_value(seed, stream, first + i).
 Napi::Value SeededFill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -135,6 +147,7 @@ void register_engine(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("setDevice", Napi::Function::New(env, SetDevice));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("poolStats", Napi::Function::New(env, PoolStatsBinding));
   exports.Set("seededFill", Napi::Function::New(env, SeededFill));
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("copyBandwidth", Napi::Function::New(env, CopyBandwidth));

@@ -150,6 +150,11 @@ void set_thread_count(size_t n) {
   g_pool = std::make_shared<Pool>(n);
 }
 
+namespace {
+std::atomic<size_t> g_parallel_calls{0};
+std::atomic<size_t> g_parallel_tasks{0};
+}  // namespace
+
 void parallel_for(size_t n_tasks, const std::function<void(size_t)>& fn) {
   if (n_tasks == 0) return;
   if (t_inside_task || n_tasks == 1) {
@@ -161,7 +166,13 @@ void parallel_for(size_t n_tasks, const std::function<void(size_t)>& fn) {
     for (size_t i = 0; i < n_tasks; ++i) fn(i);
     return;
   }
+  g_parallel_calls.fetch_add(1, std::memory_order_relaxed);
+  g_parallel_tasks.fetch_add(n_tasks, std::memory_order_relaxed);
   p->run(n_tasks, fn);
+}
+
+PoolStats pool_stats() {
+  return {g_parallel_calls.load(std::memory_order_relaxed), g_parallel_tasks.load(std::memory_order_relaxed)};
 }
 
 }  // namespace atoma

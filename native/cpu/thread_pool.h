@@ -15,4 +15,14 @@ void set_thread_count(size_t n);   // throws Error("ERR_BAD_THREADS") for 0 or a
 // several threads at once are serialised. The first exception thrown by a task is rethrown.
 void parallel_for(size_t n_tasks, const std::function<void(size_t)>& fn);
 
+// Counts of the parallel_for calls handed to a pool of several threads with several tasks, and of
+// their tasks, since the process started. Which thread runs a task is the scheduler's choice (and
+// never changes a result); whether work was split is not, so tests read these to know that a
+// shape really took the multi-threaded path.
+struct PoolStats {
+  size_t parallel_calls;
+  size_t tasks;
+};
+PoolStats pool_stats();
+
 }  // namespace atoma
