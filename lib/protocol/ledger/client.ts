@@ -3,13 +3,17 @@
  * Keep-alive HTTP (one agent per client) so many events per second cost no new connections.
  */
 import http from 'node:http';
-import { WebSocket } from 'ws';
+import type WebSocket from 'ws';
 import { AtomaError, fail } from '../../engine/errors.js';
+import { lazyRequire } from '../../engine/lazy.js';
 import { blake3 } from '../../engine/hash.js';
 import { isHex32 } from '../ids.js';
 import type { Signer } from '../signing.js';
 import type { Effect, Event, KeyRecord } from '../types.js';
 import { GRANT_HEADERS, signInput } from './inputs.js';
+
+/** Only following the stream needs ws (about 80 ms and 9 MiB to load). */
+const wsPackage = lazyRequire<typeof WebSocket>('ws');
 
 /** An event as a client sends it (signed with signing.ts signEvent): the ledger stamps `at` and any entropy. */
 export type ClientEvent = { type: Event['type'] } & Record<string, unknown>;
@@ -139,7 +143,7 @@ export class LedgerClient {
    * (too many from this address: HTTP 429) reports the service's typed error (ERR_BUSY).
    */
   stream(from: number, onItem: (item: StreamItem) => void, onError?: (e: Error) => void): () => void {
-    const ws = new WebSocket(`ws://${this.base.host}/stream?from=${from}`, { maxPayload: 16 * 1024 * 1024 });
+    const ws = new (wsPackage())(`ws://${this.base.host}/stream?from=${from}`, { maxPayload: 16 * 1024 * 1024 });
     ws.on('message', (data) => onItem(JSON.parse(String(data))));
     let refused = false;
     ws.on('error', (e) => {

@@ -23,7 +23,8 @@
  *   before (table `input_grants`), and within the account's quota of stored bytes
  *   (LedgerOptions.inputQuota). `putInput` is the operator's own, in process, like `mint`.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { lazyRequire } from '../../engine/lazy.js';
 import { randomBytes } from 'node:crypto';
 import { AtomaError, fail } from '../../engine/errors.js';
 import { blake3 } from '../../engine/hash.js';
@@ -35,6 +36,9 @@ import { actorOf, checkSignature } from '../signing.js';
 import { checkGrantForm, checkInputGrant, type InputGrant } from './inputs.js';
 import type { Effect, Event, Hex32, RequestRecord, State } from '../types.js';
 import { STAMPED, validateEvent } from '../validate.js';
+
+/** Loaded when a ledger opens, not when the package root is imported. */
+const sqlite = lazyRequire<typeof Database>('better-sqlite3');
 
 const SCALARS = ['params', 'seq', 'time', 'beacon', 'treasury', 'minted', 'referees'] as const;
 
@@ -131,7 +135,7 @@ export class Ledger {
   static open(path: string, opts: LedgerOptions = {}): Ledger {
     let db: Database.Database;
     try {
-      db = new Database(path);
+      db = new (sqlite())(path);
     } catch (e) {
       fail('ERR_IO', `cannot open ledger database ${path}: ${(e as Error).message}`);
     }

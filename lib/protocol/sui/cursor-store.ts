@@ -5,8 +5,9 @@
  * The cursor is written only after a page's events were handled (at-least-once delivery): a
  * crash between handling and saving replays that page, never skips it.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { fail } from '../../engine/errors.js';
+import { lazyRequire } from '../../engine/lazy.js';
 import type { SuiEventId } from './events.js';
 
 const SCHEMA = `
@@ -17,6 +18,8 @@ CREATE TABLE IF NOT EXISTS sui_event_cursor (
   events_seen INTEGER NOT NULL DEFAULT 0,
   updated_ms  INTEGER NOT NULL
 )`;
+
+const sqlite = lazyRequire<typeof Database>('better-sqlite3');
 
 interface Row {
   tx_digest: string;
@@ -38,7 +41,7 @@ export class SqliteCursorStore {
   constructor(path: string) {
     let db: Database.Database;
     try {
-      db = new Database(path);
+      db = new (sqlite())(path);
       // WAL: the writer does not block readers (e.g. an operator inspecting the file).
       if (path !== ':memory:') db.pragma('journal_mode = WAL');
       db.exec(SCHEMA);
