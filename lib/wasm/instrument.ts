@@ -15,6 +15,11 @@
  *   bit 0 of the `__atoma_flags` global so a later trap is reported as out of memory.
  * - calls: a depth counter traps at MAX_CALL_DEPTH (flag bit 1), before V8's own stack limit,
  *   whose depth depends on frame sizes and would differ between tiers.
+ * - tables: all tables together hold at most MAX_TABLE_ENTRIES entries (a table lives on the
+ *   worker's JS heap, and an allocation past the heap limit aborts the whole process, not just
+ *   the worker). Declared minima above it are refused at load; each maximum is clamped to it;
+ *   table.grow is charged 1 per entry asked and fails (-1, flag bit 2) where the total would
+ *   pass the cap, counted in a global.
  */
 import { fail } from '../engine/errors.js';
 import { Reader, Writer } from './binary.js';
@@ -25,7 +30,10 @@ export const FLAGS_EXPORT = '__atoma_flags';
 export const START_EXPORT = '__atoma_start';
 export const FLAG_GROW_FAILED = 1;
 export const FLAG_CALL_DEPTH = 2;
+export const FLAG_TABLE_GROW_FAILED = 4;
 export const MAX_CALL_DEPTH = 4096;
+/** Entries of all tables together (16 bytes each on V8's heap: 16 MiB). */
+export const MAX_TABLE_ENTRIES = 1 << 20;
 /** Pages of 64 KiB. */
 export const PAGE = 65536;
 
@@ -124,6 +132,32 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
   const G_FUEL = nGlobals;
   const G_FLAGS = nGlobals + 1;
   const G_DEPTH = nGlobals + 2;
+  const G_TABLES = nGlobals + 3;
+
+  // Tables: checked against the cap before anything is instantiated.
+  let tableEntries = 0;
+  const tableSec = body(4);
+  if (tableSec) {
+    const t = new Reader(bytes, tableSec.start, tableSec.end);
+    const n = t.u32();
+    for (let i = 0; i < n; i++) {
+      if (t.byte() === 0x40) fail('ERR_WASM_INVALID', 'unsupported feature: tables with an initialiser expression are refused');
+      const flags = t.byte();
+      if (flags & ~0x01) fail('ERR_WASM_INVALID', 'unsupported feature: shared or 64-bit tables are refused');
+      tableEntries += t.u32();
+      if (flags & 1) t.u32();
+    }
+    if (tableEntries > MAX_TABLE_ENTRIES) {
+      fail('ERR_WASM_OUT_OF_MEMORY', `out of memory: the module declares tables of ${tableEntries} entries in all, over the cap of ${MAX_TABLE_ENTRIES}`);
+    }
+  }
+  const elemSec = body(9);
+  if (elemSec) {
+    const entries = elementEntries(bytes, elemSec.start, elemSec.end);
+    if (entries > MAX_TABLE_ENTRIES) {
+      fail('ERR_WASM_OUT_OF_MEMORY', `out of memory: the module's element segments hold ${entries} entries in all, over the cap of ${MAX_TABLE_ENTRIES}`);
+    }
+  }
 
   // Block types for the per-function wrapper: [] -> results; several results need a new type.
   const extraTypes: FuncType[] = [];
@@ -153,10 +187,11 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     w.byte(0x7e).byte(1).byte(OP.i64Const).byte(0).byte(OP.end); // fuel
     w.byte(0x7f).byte(1).byte(OP.i32Const).byte(0).byte(OP.end); // flags
     w.byte(0x7f).byte(1).byte(OP.i32Const).byte(0).byte(OP.end); // depth
+    w.byte(0x7f).byte(1).byte(OP.i32Const).sPositive(tableEntries).byte(OP.end); // table entries
   };
   const emitGlobals = () => {
     const w = new Writer(64);
-    w.u32(3);
+    w.u32(4);
     newGlobals(w);
     out.section(6, w);
     emittedGlobals = true;
@@ -191,6 +226,22 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
         out.section(1, w);
         break;
       }
+      case 4: {
+        // Each maximum clamped to the cap (already checked above; the element type is copied).
+        const t = new Reader(bytes, s.start, s.end);
+        const n = t.u32();
+        const w = new Writer(s.end - s.start + 16);
+        w.u32(n);
+        for (let i = 0; i < n; i++) {
+          w.byte(t.byte());
+          const flags = t.byte();
+          const min = t.u32();
+          const max = flags & 1 ? Math.min(t.u32(), MAX_TABLE_ENTRIES) : MAX_TABLE_ENTRIES;
+          w.byte(1).u32(min).u32(max);
+        }
+        out.section(4, w);
+        break;
+      }
       case 5: {
         const t = new Reader(bytes, s.start, s.end);
         const n = t.u32();
@@ -214,7 +265,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
         const t = new Reader(bytes, s.start, s.end);
         const n = t.u32();
         const w = new Writer(s.end - s.start + 32);
-        w.u32(n + 3).bytes(bytes, t.pos, s.end);
+        w.u32(n + 4).bytes(bytes, t.pos, s.end);
         newGlobals(w);
         out.section(6, w);
         emittedGlobals = true;
@@ -244,7 +295,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
         out.byte(10);
         const sizeAt = out.length;
         out.u32(0).byte(0).byte(0).byte(0).byte(0);
-        rewriteCode(bytes, s.start, s.end, { types, funcTypes, importedFuncs, wrapperType, G_FUEL, G_FLAGS, G_DEPTH }, out);
+        rewriteCode(bytes, s.start, s.end, { types, funcTypes, importedFuncs, wrapperType, G_FUEL, G_FLAGS, G_DEPTH, G_TABLES }, out);
         patchU32(out.buf, sizeAt, out.length - sizeAt - 5);
         break;
       }
@@ -257,6 +308,43 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
   return { bytes: out.buf.subarray(0, out.length), hasStart, initialMemory: initialPages * PAGE };
 }
 
+/**
+ * Entries of all element segments together. V8 turns a segment into a heap array of function
+ * references when the guest first uses it (table.init), in one runtime call that neither fuel
+ * nor the worker's termination interrupts: 60 segments of 10^6 entries held a worker for tens of
+ * seconds. So segments share the tables' cap.
+ */
+function elementEntries(bytes: Uint8Array, start: number, end: number): number {
+  const r = new Reader(bytes, start, end);
+  const constExpr = () => {
+    for (;;) {
+      const op = r.byte();
+      if (op === OP.end) return;
+      if (op === OP.i32Const) r.skipSleb(32);
+      else if (op === OP.i64Const) r.skipSleb(64);
+      else if (op === OP.f32Const) r.skip(4);
+      else if (op === OP.f64Const) r.skip(8);
+      else if (op === OP.globalGet || op === 0xd2) r.u32();
+      else if (op === 0xd0) r.byte();
+      else fail('ERR_WASM_INVALID', `unsupported instruction 0x${op.toString(16)} in an element segment's constant expression`);
+    }
+  };
+  let total = 0;
+  const n = r.u32();
+  for (let i = 0; i < n; i++) {
+    const flags = r.u32();
+    if (flags > 7) fail('ERR_WASM_INVALID', `invalid module: element segment flags ${flags}`);
+    if (flags & 2 && !(flags & 1)) r.u32(); // a table index (active, explicit table)
+    if (!(flags & 1)) constExpr(); // the offset of an active segment
+    if (flags & 3) r.byte(); // elemkind or reftype
+    const count = r.u32();
+    total += count;
+    if (flags & 4) for (let k = 0; k < count; k++) constExpr();
+    else for (let k = 0; k < count; k++) r.u32();
+  }
+  return total;
+}
+
 interface CodeContext {
   types: FuncType[];
   funcTypes: number[];
@@ -265,6 +353,7 @@ interface CodeContext {
   G_FUEL: number;
   G_FLAGS: number;
   G_DEPTH: number;
+  G_TABLES: number;
 }
 
 /** Writes v as a 5-byte (padded) unsigned LEB128 at `at`: sizes patched in after the body is written. */
@@ -316,10 +405,10 @@ function rewriteCode(bytes: Uint8Array, start: number, end: number, ctx: CodeCon
   w.length = 0;
   w.byte(OP.globalSet).u32(F);
   const setFuel = w.result();
-  const scratchDecls = new Uint8Array([1, 0x7e, 1, 0x7f, 1, 0x7d, 1, 0x7c]); // i64 fuel, i32, f32, f64
+  const scratchDecls = new Uint8Array([1, 0x7e, 2, 0x7f, 1, 0x7d, 1, 0x7c]); // i64 fuel, 2 x i32, f32, f64
   // Per-function state, and the helpers that use it: created once per module, not per function
   // (the rewriter mostly runs unoptimised, where closures and calls are what costs).
-  let LF = 0, L32 = 0, LF32 = 0, LF64 = 0; // the scratch locals: i64 fuel, i32, f32, f64
+  let LF = 0, L32 = 0, L32B = 0, LF32 = 0, LF64 = 0; // the scratch locals: i64 fuel, i32, i32, f32, f64
   let pending = 0; // input bytes [pending, r.pos) are still to be copied verbatim
   let segOut = 0; // where the current segment's output starts
   let segCost = 0;
@@ -359,11 +448,11 @@ function rewriteCode(bytes: Uint8Array, start: number, end: number, ctx: CodeCon
     segCost = 0;
     segDepth = depth;
   };
-  /** Charges (n >> 6) or (n << 10) fuel for the i32 length n on top of the stack, keeping it. */
+  /** Charges (n >> 6), (n << 10) or n (shift 0) fuel for the i32 length n on top of the stack, keeping it in L32 too. */
   const dynamicCharge = (at: number, shiftOp: number, shift: number) => {
     copy(at);
-    out.byte(OP.localTee).u32(L32).byte(OP.localGet).u32(LF).byte(OP.localGet).u32(L32).byte(0xad)
-      .byte(OP.i64Const).byte(shift).byte(shiftOp);
+    out.byte(OP.localTee).u32(L32).byte(OP.localGet).u32(LF).byte(OP.localGet).u32(L32).byte(0xad);
+    if (shift !== 0) out.byte(OP.i64Const).byte(shift).byte(shiftOp);
     check(out, depth);
   };
   for (let f = 0; f < n; f++) {
@@ -373,7 +462,7 @@ function rewriteCode(bytes: Uint8Array, start: number, end: number, ctx: CodeCon
     const sizeAt = out.length;
     out.u32(0).byte(0).byte(0).byte(0).byte(0); // 5 bytes, patched below
     const bodyStart = out.length;
-    // Locals: the originals (copied as they are), then four scratch locals (i64 fuel, i32, f32, f64).
+    // Locals: the originals (copied as they are), then five scratch locals (i64 fuel, i32, i32, f32, f64).
     const nDecls = r.u32();
     out.u32(nDecls + 4);
     let nLocals = type.params.length;
@@ -383,7 +472,7 @@ function rewriteCode(bytes: Uint8Array, start: number, end: number, ctx: CodeCon
       checkValtype(r.byte(), `function ${f + ctx.importedFuncs} locals`);
     }
     out.bytes(bytes, declStart, r.pos);
-    LF = nLocals; L32 = nLocals + 1; LF32 = nLocals + 2; LF64 = nLocals + 3;
+    LF = nLocals; L32 = nLocals + 1; L32B = nLocals + 2; LF32 = nLocals + 3; LF64 = nLocals + 4;
     out.bytes(scratchDecls);
 
     // Prologue: the deterministic call-depth limit, fuel into its local, the two wrapper blocks.
@@ -488,7 +577,22 @@ function rewriteCode(bytes: Uint8Array, start: number, end: number, ctx: CodeCon
         case 0xfc: {
           const sub = r.u32();
           if (sub <= 7) break; // saturating truncations
-          if (sub === 9 || sub === 13 || sub === 15 || sub === 16) { r.u32(); break; }
+          if (sub === 9 || sub === 13 || sub === 16) { r.u32(); break; }
+          if (sub === 15) {
+            // table.grow: 1 fuel per entry asked; a request that would take all tables past the
+            // cap becomes a request for 2^32-1 entries, which V8 refuses (-1) without allocating.
+            dynamicCharge(at, 0, 0);
+            out.byte(OP.i32Const).byte(0x7f)
+              .byte(OP.globalGet).u32(ctx.G_TABLES).byte(0xad).byte(OP.localGet).u32(L32).byte(0xad).byte(0x7c)
+              .byte(OP.i64Const).sPositive(MAX_TABLE_ENTRIES).byte(0x58).byte(0x1b);
+            r.u32();
+            copy(r.pos);
+            out.byte(OP.localTee).u32(L32B).byte(OP.i32Const).byte(0x7f).byte(0x46)
+              .byte(OP.if).byte(0x40).byte(OP.globalGet).u32(FL).byte(OP.i32Const).byte(FLAG_TABLE_GROW_FAILED).byte(0x72).byte(OP.globalSet).u32(FL)
+              .byte(OP.else).byte(OP.globalGet).u32(ctx.G_TABLES).byte(OP.localGet).u32(L32).byte(0x6a).byte(OP.globalSet).u32(ctx.G_TABLES)
+              .byte(OP.end).byte(OP.localGet).u32(L32B);
+            break;
+          }
           // Bulk memory and table ops: len/64 more fuel, charged before (len is on top of the stack).
           if (sub === 8) { r.u32(); if (r.byte() !== 0) refuseOpcode(op, sub); }
           else if (sub === 10) { if (r.byte() !== 0 || r.byte() !== 0) refuseOpcode(op, sub); }

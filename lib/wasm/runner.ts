@@ -8,9 +8,8 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { AtomaError, fail } from '../engine/errors.js';
 import { timerMs } from '../engine/timers.js';
 import { blake3 } from '../engine/hash.js';
-import { packageRoot } from '../engine/native.js';
 import { validateModule } from './policy.js';
-import { instrument } from './instrument.js';
+import { instrument, MAX_TABLE_ENTRIES } from './instrument.js';
 import { prestartWorker, takeWorker } from './spare.js';
 import type { WorkerInput, WorkerOutput } from './worker.js';
 import { compiledEntry } from '../engine/compiled-entry.js';
@@ -65,9 +64,16 @@ function workerPath(): string {
   return compiledEntry(import.meta.url, 'wasm/worker.js', 'the wasm worker');
 }
 
-/** The worker's JS heap limits; the guest's linear memory is capped by instrumentation. */
+/**
+ * The worker's JS heap limits. The guest's linear memory and its outputs are ArrayBuffers, off
+ * this heap (the memory is capped by instrumentation, the outputs by maxOutputBytes); what the
+ * guest can put on the heap is its tables, capped at MAX_TABLE_ENTRIES (16 bytes an entry), so
+ * the limit is the worker's own needs plus that. A single allocation past the limit would abort
+ * the whole process rather than the worker: the table cap is what keeps every guest under it.
+ */
 function limitsFor(maxOutputBytes: number): ResourceLimits {
-  return { maxOldGenerationSizeMb: 64 + Math.ceil((2 * maxOutputBytes) / (1 << 20)), maxYoungGenerationSizeMb: 16, stackSizeMb: 8 };
+  const tablesMb = Math.ceil((16 * MAX_TABLE_ENTRIES) / (1 << 20));
+  return { maxOldGenerationSizeMb: 64 + tablesMb + Math.ceil((2 * maxOutputBytes) / (1 << 20)), maxYoungGenerationSizeMb: 16, stackSizeMb: 8 };
 }
 
 function toBigInt(v: bigint | number | undefined, fallback: bigint, name: string, max = (1n << 64n) - 1n): bigint {
@@ -78,9 +84,13 @@ function toBigInt(v: bigint | number | undefined, fallback: bigint, name: string
   return b;
 }
 
-/** BLAKE3 of the canonical line a node commits to for one call. */
+/**
+ * BLAKE3 of the canonical line a node commits to for one call. The version names the fuel rules
+ * too (docs/wasm.md): v2 charges host calls a floor and per iovec, and table.grow per entry, so a
+ * v1 node and a v2 node count different fuel for the same call and must not be compared.
+ */
 export function resultDigestOf(moduleDigest: string, outputDigest: string, fuelUsed: bigint, exitCode: number | null, errorCode: string | null): string {
-  return blake3(`atoma-wasm-result/v1\n${moduleDigest}\n${outputDigest}\n${fuelUsed}\n${exitCode ?? ''}\n${errorCode ?? ''}\n`).toString('hex');
+  return blake3(`atoma-wasm-result/v2\n${moduleDigest}\n${outputDigest}\n${fuelUsed}\n${exitCode ?? ''}\n${errorCode ?? ''}\n`).toString('hex');
 }
 
 /**
@@ -140,7 +150,6 @@ export class WasmFunction {
       seed: toBigInt(opts.seed, 0n, 'seed'),
       timestampNs: toBigInt(opts.timestampNs, 0n, 'timestampNs'),
       maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT,
-      packageRoot,
       sealed,
     };
     const failed = (code: WasmErrorCode, message: string): WorkerOutput => ({

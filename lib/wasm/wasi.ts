@@ -9,10 +9,19 @@
  * RANDOM_STREAM, 0) and key (lo32(seed), hi32(seed)), the engine's generator (DETERMINISM.md
  * section 1). Successive random_get calls consume the stream in order.
  */
-import { createRequire } from 'node:module';
+import { philox4x32 } from './philox.js';
 
 /** Philox stream id of random_get ("WASI" as a little-endian u32). */
 export const RANDOM_STREAM = 0x49534157;
+
+/**
+ * Fuel of host work (docs/wasm.md, "Fuel"): every import call costs HOST_CALL_FUEL before it does
+ * anything, fd_read and fd_write IOVEC_FUEL per iovec more, plus their bytes / 64 (per iovec),
+ * random_get len / 4. The floor and the per-iovec charge are what bound a guest that makes many
+ * calls moving nothing: without them a zero-length write cost no fuel at all.
+ */
+export const HOST_CALL_FUEL = 64;
+export const IOVEC_FUEL = 8;
 
 const ERRNO_SUCCESS = 0;
 const ERRNO_BADF = 8;
@@ -36,30 +45,33 @@ export interface WasiOptions {
   timestampNs: bigint;
   /** Bytes of stdout and of stderr, each, before the run fails with an output-limit error. */
   maxOutputBytes: number;
-  /** Loads Philox (the engine addon); injected so the worker can load the addon lazily. */
-  philox: (counter: Uint32Array, key: Uint32Array) => Uint32Array;
-  /** Charges host work (bytes moved / 64) to the guest's fuel; throws when it runs out. */
+  /** Charges host work to the guest's fuel; throws when it runs out. */
   charge: (fuel: number) => void;
 }
 
+/**
+ * An output stream in one growing buffer: a chunk object per write would let a guest fill the
+ * worker's JS heap with millions of tiny writes long before the byte limit.
+ */
 class Sink {
-  chunks: Uint8Array[] = [];
+  private buf = new Uint8Array(0);
   length = 0;
   constructor(private readonly limit: number) {}
-  write(b: Uint8Array): void {
-    if (this.length + b.length > this.limit) throw new OutputLimit(this.limit);
-    this.chunks.push(b.slice());
-    this.length += b.length;
+  write(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (n === 0) return;
+    if (this.length + n > this.limit) throw new OutputLimit(this.limit);
+    if (this.length + n > this.buf.length) {
+      const next = new Uint8Array(Math.min(this.limit, Math.max(this.length + n, 2 * this.buf.length, 4096)));
+      next.set(this.buf.subarray(0, this.length));
+      this.buf = next;
+    }
+    this.buf.set(src.subarray(start, end), this.length);
+    this.length += n;
   }
   /** A fresh, unpooled copy (its buffer is transferred to the parent). */
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return this.buf.slice(0, this.length);
   }
 }
 
@@ -68,14 +80,20 @@ export class Wasi {
   readonly stdout: Sink;
   readonly stderr: Sink;
   private stdinPos = 0;
-  private randomBlock = 0n;
-  private randomLeft = new Uint8Array(0);
-  private readonly key: Uint32Array;
+  /** The next block of the random stream, and how many bytes of the current one are used. */
+  private randomBlock = 0;
+  private readonly words = new Uint32Array(4);
+  /** The words as little-endian bytes. */
+  private readonly block = new Uint8Array(16);
+  private blockUsed = 16;
+  private readonly k0: number;
+  private readonly k1: number;
 
   constructor(private readonly opts: WasiOptions) {
     this.stdout = new Sink(opts.maxOutputBytes);
     this.stderr = new Sink(opts.maxOutputBytes);
-    this.key = new Uint32Array([Number(opts.seed & 0xffffffffn), Number((opts.seed >> 32n) & 0xffffffffn)]);
+    this.k0 = Number(opts.seed & 0xffffffffn);
+    this.k1 = Number((opts.seed >> 32n) & 0xffffffffn);
   }
 
   private view(): DataView {
@@ -84,75 +102,80 @@ export class Wasi {
   }
 
   private inBounds(ptr: number, len: number): boolean {
-    return ptr >= 0 && len >= 0 && ptr + len <= this.view().byteLength;
+    return ptr + len <= this.view().byteLength;
   }
 
-  /** The next n bytes of the request's random stream. */
-  randomBytes(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let filled = 0;
-    while (filled < n) {
-      if (this.randomLeft.length === 0) {
+  /**
+   * Writes the next n bytes of the request's random stream into `dst` at `at`. The block index
+   * is a double: a guest would need 2^57 bytes of fuel-charged random_get to make it inexact.
+   */
+  randomInto(dst: Uint8Array, at: number, n: number): void {
+    for (let filled = 0; filled < n;) {
+      if (this.blockUsed === 16) {
         const j = this.randomBlock++;
-        const counter = new Uint32Array([Number(j & 0xffffffffn), Number(j >> 32n), RANDOM_STREAM, 0]);
-        const words = this.opts.philox(counter, this.key);
-        const block = new Uint8Array(16);
-        const dv = new DataView(block.buffer);
-        for (let w = 0; w < 4; w++) dv.setUint32(w * 4, words[w], true);
-        this.randomLeft = block;
+        philox4x32(j % 2 ** 32, Math.floor(j / 2 ** 32), RANDOM_STREAM, 0, this.k0, this.k1, this.words);
+        for (let b = 0; b < 16; b++) this.block[b] = this.words[b >> 2] >>> (8 * (b & 3));
+        this.blockUsed = 0;
       }
-      const take = Math.min(n - filled, this.randomLeft.length);
-      out.set(this.randomLeft.subarray(0, take), filled);
-      this.randomLeft = this.randomLeft.subarray(take);
+      const take = Math.min(n - filled, 16 - this.blockUsed);
+      dst.set(this.block.subarray(this.blockUsed, this.blockUsed + take), at + filled);
+      this.blockUsed += take;
       filled += take;
     }
-    return out;
   }
 
-  /** The import object for `wasi_snapshot_preview1`. */
+  /**
+   * The import object for `wasi_snapshot_preview1`. Pointers and lengths arrive as signed i32s
+   * and are read as u32s (a memory may be 4 GiB). Each call is charged before it does any work,
+   * so a guest pays for host work before the host does it.
+   */
   imports(): Record<string, (...args: never[]) => number | void> {
-    const iovecs = (iovs: number, n: number): [number, number][] | null => {
-      const dv = this.view();
-      if (!this.inBounds(iovs, n * 8)) return null;
-      const out: [number, number][] = [];
-      for (let i = 0; i < n; i++) {
-        const ptr = dv.getUint32(iovs + i * 8, true);
-        const len = dv.getUint32(iovs + i * 8 + 4, true);
-        if (!this.inBounds(ptr, len)) return null;
-        out.push([ptr, len]);
-      }
-      return out;
+    const charge = this.opts.charge;
+    /**
+     * Checks the iovec array and every buffer it names (nothing is moved when one is out of
+     * bounds), charging IOVEC_FUEL per iovec once the array itself is known to be in memory.
+     */
+    const iovecsOk = (dv: DataView, iovs: number, n: number): boolean => {
+      if (!this.inBounds(iovs, n * 8)) return false;
+      charge(IOVEC_FUEL * n);
+      for (let i = 0; i < n; i++) if (!this.inBounds(dv.getUint32(iovs + i * 8, true), dv.getUint32(iovs + i * 8 + 4, true))) return false;
+      return true;
     };
     const putU32 = (ptr: number, v: number): boolean => {
-      if (!this.inBounds(ptr, 4)) return false;
-      this.view().setUint32(ptr, v, true);
+      if (!this.inBounds(ptr >>> 0, 4)) return false;
+      this.view().setUint32(ptr >>> 0, v, true);
       return true;
     };
     return {
       fd_write: (fd: number, iovs: number, n: number, nwritten: number): number => {
+        charge(HOST_CALL_FUEL);
         if (fd !== 1 && fd !== 2) return ERRNO_BADF;
-        const vecs = iovecs(iovs, n);
-        if (!vecs) return ERRNO_FAULT;
+        const dv = this.view();
+        if (!iovecsOk(dv, iovs >>> 0, n >>> 0)) return ERRNO_FAULT;
         const sink = fd === 1 ? this.stdout : this.stderr;
-        const mem = new Uint8Array(this.memory!.buffer);
+        const mem = new Uint8Array(dv.buffer);
         let total = 0;
-        for (const [ptr, len] of vecs) {
-          this.opts.charge(len >>> 6);
-          sink.write(mem.subarray(ptr, ptr + len));
+        for (let i = 0, at = iovs >>> 0; i < n >>> 0; i++, at += 8) {
+          const ptr = dv.getUint32(at, true), len = dv.getUint32(at + 4, true);
+          charge(len >>> 6);
+          sink.write(mem, ptr, ptr + len);
           total += len;
         }
         return putU32(nwritten, total) ? ERRNO_SUCCESS : ERRNO_FAULT;
       },
       fd_read: (fd: number, iovs: number, n: number, nread: number): number => {
+        charge(HOST_CALL_FUEL);
         if (fd !== 0) return ERRNO_BADF;
-        const vecs = iovecs(iovs, n);
-        if (!vecs) return ERRNO_FAULT;
-        const mem = new Uint8Array(this.memory!.buffer);
+        const dv = this.view();
+        if (!iovecsOk(dv, iovs >>> 0, n >>> 0)) return ERRNO_FAULT;
+        const mem = new Uint8Array(dv.buffer);
+        const stdin = this.opts.stdin;
         let total = 0;
-        for (const [ptr, len] of vecs) {
-          const take = Math.min(len, this.opts.stdin.length - this.stdinPos);
-          this.opts.charge(take >>> 6);
-          mem.set(this.opts.stdin.subarray(this.stdinPos, this.stdinPos + take), ptr);
+        for (let i = 0, at = iovs >>> 0; i < n >>> 0; i++, at += 8) {
+          const ptr = dv.getUint32(at, true), len = dv.getUint32(at + 4, true);
+          const take = Math.min(len, stdin.length - this.stdinPos);
+          charge(take >>> 6);
+          mem.set(stdin.subarray(this.stdinPos, this.stdinPos + take), ptr);
           this.stdinPos += take;
           total += take;
           if (take < len) break;
@@ -160,37 +183,39 @@ export class Wasi {
         return putU32(nread, total) ? ERRNO_SUCCESS : ERRNO_FAULT;
       },
       proc_exit: (code: number): void => {
+        charge(HOST_CALL_FUEL);
         throw new ProcExit(code >>> 0);
       },
-      args_sizes_get: (argc: number, size: number): number => (putU32(argc, 0) && putU32(size, 0) ? ERRNO_SUCCESS : ERRNO_FAULT),
-      args_get: (): number => ERRNO_SUCCESS,
-      environ_sizes_get: (count: number, size: number): number => (putU32(count, 0) && putU32(size, 0) ? ERRNO_SUCCESS : ERRNO_FAULT),
-      environ_get: (): number => ERRNO_SUCCESS,
+      args_sizes_get: (argc: number, size: number): number => {
+        charge(HOST_CALL_FUEL);
+        return putU32(argc, 0) && putU32(size, 0) ? ERRNO_SUCCESS : ERRNO_FAULT;
+      },
+      args_get: (): number => {
+        charge(HOST_CALL_FUEL);
+        return ERRNO_SUCCESS;
+      },
+      environ_sizes_get: (count: number, size: number): number => {
+        charge(HOST_CALL_FUEL);
+        return putU32(count, 0) && putU32(size, 0) ? ERRNO_SUCCESS : ERRNO_FAULT;
+      },
+      environ_get: (): number => {
+        charge(HOST_CALL_FUEL);
+        return ERRNO_SUCCESS;
+      },
       clock_time_get: (id: number, _precision: bigint, out: number): number => {
+        charge(HOST_CALL_FUEL);
         if (id < 0 || id > 3) return ERRNO_INVAL;
-        if (!this.inBounds(out, 8)) return ERRNO_FAULT;
-        this.view().setBigUint64(out, this.opts.timestampNs, true);
+        if (!this.inBounds(out >>> 0, 8)) return ERRNO_FAULT;
+        this.view().setBigUint64(out >>> 0, this.opts.timestampNs, true);
         return ERRNO_SUCCESS;
       },
       random_get: (buf: number, len: number): number => {
-        if (!this.inBounds(buf, len)) return ERRNO_FAULT;
-        this.opts.charge(len >>> 2);
-        new Uint8Array(this.memory!.buffer).set(this.randomBytes(len), buf);
+        charge(HOST_CALL_FUEL);
+        if (!this.inBounds(buf >>> 0, len >>> 0)) return ERRNO_FAULT;
+        charge((len >>> 0) >>> 2);
+        this.randomInto(new Uint8Array(this.memory!.buffer), buf >>> 0, len >>> 0);
         return ERRNO_SUCCESS;
       },
     };
   }
-}
-
-/** Philox from the engine addon, loaded synchronously on first use (workers rarely need it). */
-export function lazyPhilox(packageRoot: string): (counter: Uint32Array, key: Uint32Array) => Uint32Array {
-  let fn: ((c: Uint32Array, k: Uint32Array) => Uint32Array) | undefined;
-  return (c, k) => {
-    if (!fn) {
-      const require = createRequire(import.meta.url);
-      const addon = (require('node-gyp-build') as (dir: string) => { philox: typeof fn })(packageRoot);
-      fn = addon.philox!;
-    }
-    return fn(c, k);
-  };
 }

@@ -6,8 +6,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { ProcExit, OutputLimit, Wasi, lazyPhilox } from './wasi.js';
-import { FUEL_EXPORT, FLAGS_EXPORT, START_EXPORT, FLAG_CALL_DEPTH, FLAG_GROW_FAILED } from './instrument.js';
+import { ProcExit, OutputLimit, Wasi } from './wasi.js';
+import { FUEL_EXPORT, FLAGS_EXPORT, START_EXPORT, FLAG_CALL_DEPTH, FLAG_GROW_FAILED, FLAG_TABLE_GROW_FAILED, MAX_TABLE_ENTRIES } from './instrument.js';
 
 export interface WorkerInput {
   module: WebAssembly.Module;
@@ -17,7 +17,6 @@ export interface WorkerInput {
   seed: bigint;
   timestampNs: bigint;
   maxOutputBytes: number;
-  packageRoot: string;
   /** A confidential call: the sealed request and the node's private key (PKCS#8 DER). */
   sealed?: { request: unknown; privateKeyDer: Uint8Array };
 }
@@ -57,7 +56,6 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
     seed: input.seed,
     timestampNs: input.timestampNs,
     maxOutputBytes: input.maxOutputBytes,
-    philox: lazyPhilox(input.packageRoot),
     charge: (n) => {
       if (n === 0 || !fuelGlobal) return;
       const left = (fuelGlobal.value as bigint) - BigInt(n);
@@ -118,6 +116,7 @@ function classify(e: unknown, fuel: WebAssembly.Global | undefined, flags: WebAs
   if (e instanceof WebAssembly.RuntimeError) {
     if (f & FLAG_CALL_DEPTH) return { code: 'ERR_WASM_STACK_OVERFLOW', message: 'stack overflow: the guest passed the call depth limit' };
     if (f & FLAG_GROW_FAILED) return { code: 'ERR_WASM_OUT_OF_MEMORY', message: `out of memory: memory.grow failed at the memory cap, then the guest trapped (${e.message})` };
+    if (f & FLAG_TABLE_GROW_FAILED) return { code: 'ERR_WASM_OUT_OF_MEMORY', message: `out of memory: table.grow failed at the cap of ${MAX_TABLE_ENTRIES} table entries, then the guest trapped (${e.message})` };
     return { code: 'ERR_WASM_TRAP', message: `trap: ${e.message}` };
   }
   if (e instanceof RangeError && /call stack/i.test(e.message)) return { code: 'ERR_WASM_STACK_OVERFLOW', message: `stack overflow: ${e.message}` };
