@@ -16,7 +16,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`${digest.toString('hex')}  ${f}`);
     } catch (e) {
       if (!(e instanceof AtomaError)) throw e;
-      console.error(`atoma hash: ${e.message}`);
+      console.error(`atoma hash: ${e.message} [${e.code}]`);
       status = 1;
     }
   }
