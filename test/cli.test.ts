@@ -121,6 +121,7 @@ describe('CLI ergonomics and errors (issue 13)', () => {
     // trace and devnet default these flags: their usage lines show them optional.
     const trace = runCli(['trace', '--help']).stdout.split('\n')[0];
     expect(trace).toContain('[--max-tokens N] [--seed S]');
+    expect(runCli(['bench', '--help']).stdout).toContain('hash [--mib N]');
     const devnet = runCli(['devnet', '--help']).stdout;
     expect(devnet).toContain('[--nodes N] [--sample n] [--byzantine B] [--requests R]');
     expect(devnet).toContain('--nodes 10');

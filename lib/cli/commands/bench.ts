@@ -10,8 +10,9 @@ const HELP = `usage: atoma bench KIND [options] [--json]
 
   gemm --m M --k K --n N [--nk]   canonical matmul; prints {"gflops", "gbps", ...}
                                   (--nk: B stored [N,K] as weights; --m 1 --nk is decode GEMV)
-  hash --mib N                    BLAKE3 of N MiB in memory; prints {"gibps", ...}
-  copy --mib N                    parallel memcpy; prints {"gbps"} (bytes read + written)
+  hash [--mib N]                  BLAKE3 of N MiB (default 256) in memory; prints {"gibps", ...}
+  copy [--mib N]                  parallel memcpy of N MiB (default 256); prints {"gbps"}
+                                  (bytes read + written)
 
 Each figure is the median of timed repeats after a warm-up. ATOMA_ISA and ATOMA_THREADS apply.`;
 
