@@ -6,8 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
+import { lazyRequire } from '../engine/lazy.js';
 import { fail } from '../engine/errors.js';
+
+/** Loaded when a config is parsed, not when the package root is imported. */
+const toml = lazyRequire<typeof import('smol-toml')>('smol-toml');
 
 export interface TaskConfig {
   /** The name clients put in "model". */
@@ -228,7 +231,7 @@ export function validateConfig(doc: unknown, base: string): NodeConfig {
 export function parseConfig(text: string, base: string): NodeConfig {
   let doc: unknown;
   try {
-    doc = parseToml(text);
+    doc = toml().parse(text);
   } catch (e) {
     fail('ERR_NODE_CONFIG', `node.toml is not valid TOML: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -3,8 +3,12 @@
  * `eos_token`, `add_generation_prompt`) rendered with @huggingface/jinja. Without a template the
  * documented default is ChatML.
  */
-import { Template } from '@huggingface/jinja';
+import type { Template } from '@huggingface/jinja';
 import { AtomaError, fail } from '../../engine/errors.js';
+import { lazyRequire } from '../../engine/lazy.js';
+
+/** Loaded by the first chat request, not by importing the model layer. */
+const jinja = lazyRequire<typeof import('@huggingface/jinja')>('@huggingface/jinja');
 
 /** ChatML, the default when a model carries no template. */
 export const DEFAULT_CHAT_TEMPLATE =
@@ -25,7 +29,7 @@ export function renderChat(
   let t = compiled.get(src);
   if (t === undefined) {
     try {
-      t = new Template(src);
+      t = new (jinja().Template)(src);
     } catch (e) {
       fail('ERR_TOKENIZER', `chat template does not parse: ${(e as Error).message}`);
     }

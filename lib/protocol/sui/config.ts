@@ -7,11 +7,13 @@
  * (`atoma_package_id`, `atoma_db`, ...) and may sit under a `[sui]` table. See docs/sui.md.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
 import { fail } from '../../engine/errors.js';
+import { lazyRequire } from '../../engine/lazy.js';
 import { SUI_RANDOM_OBJECT_ID } from './abi.js';
 import type { SuiKeySource } from './keys.js';
 import { normalizeOwned, normalizeShared, parseObjectId, parseU64, type OwnedObjectSpec, type SharedObjectSpec } from './objects.js';
+
+const toml = lazyRequire<typeof import('smol-toml')>('smol-toml');
 
 /** Validated settings. Ids are normalized to `0x` + 64 lowercase hex digits. */
 export interface SuiLedgerConfig {
@@ -195,7 +197,7 @@ export function loadSuiConfig(path: string): SuiLedgerConfig {
   }
   let doc: unknown;
   try {
-    doc = path.endsWith('.json') ? JSON.parse(text) : parseToml(text);
+    doc = path.endsWith('.json') ? JSON.parse(text) : toml().parse(text);
   } catch (e) {
     return fail('ERR_SUI_CONFIG', `${path}: ${(e as Error).message.split('\n')[0]}`);
   }
