@@ -11,7 +11,7 @@ import { assembleWat, blake3, exampleWasm, runWasm, WasmFunction } from '../lib/
 import { native } from '../lib/engine/native.js';
 import { philox4x32 } from '../lib/wasm/philox.js';
 import { HOST_CALL_FUEL, IOVEC_FUEL, RANDOM_STREAM } from '../lib/wasm/wasi.js';
-import { MAX_TABLE_ENTRIES } from '../lib/wasm/instrument.js';
+import { MAX_TABLE_ENTRIES } from '../lib/wasm/policy.js';
 import { WasmTasks } from '../lib/node/wasm-tasks.js';
 import { wasmAssignment } from '../lib/node/wasm-assignment.js';
 import { RefusalError } from '../lib/node/refusal.js';

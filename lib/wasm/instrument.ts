@@ -23,7 +23,7 @@
  */
 import { fail } from '../engine/errors.js';
 import { Reader, Writer } from './binary.js';
-import { checkImport, checkValtype, isValtype, refuseOpcode } from './policy.js';
+import { checkImport, checkValtype, isValtype, MAX_TABLE_ENTRIES, refuseOpcode } from './policy.js';
 
 export const FUEL_EXPORT = '__atoma_fuel';
 export const FLAGS_EXPORT = '__atoma_flags';
@@ -32,8 +32,6 @@ export const FLAG_GROW_FAILED = 1;
 export const FLAG_CALL_DEPTH = 2;
 export const FLAG_TABLE_GROW_FAILED = 4;
 export const MAX_CALL_DEPTH = 4096;
-/** Entries of all tables together (16 bytes each on V8's heap: 16 MiB). */
-export const MAX_TABLE_ENTRIES = 1 << 20;
 /** Pages of 64 KiB. */
 export const PAGE = 65536;
 

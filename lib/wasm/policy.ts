@@ -7,6 +7,12 @@ import { fail } from '../engine/errors.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 
+/**
+ * Entries of all tables together, and of all element segments together (docs/wasm.md, "Tables"):
+ * 16 bytes an entry on the worker's V8 heap, where an allocation past the limit aborts the process.
+ */
+export const MAX_TABLE_ENTRIES = 1 << 20;
+
 const I32 = 0x7f;
 const I64 = 0x7e;
 

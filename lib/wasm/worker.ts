@@ -7,7 +7,8 @@
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { ProcExit, OutputLimit, Wasi } from './wasi.js';
-import { FUEL_EXPORT, FLAGS_EXPORT, START_EXPORT, FLAG_CALL_DEPTH, FLAG_GROW_FAILED, FLAG_TABLE_GROW_FAILED, MAX_TABLE_ENTRIES } from './instrument.js';
+import { FUEL_EXPORT, FLAGS_EXPORT, START_EXPORT, FLAG_CALL_DEPTH, FLAG_GROW_FAILED, FLAG_TABLE_GROW_FAILED } from './instrument.js';
+import { MAX_TABLE_ENTRIES } from './policy.js';
 
 export interface WorkerInput {
   module: WebAssembly.Module;
