@@ -10,7 +10,6 @@ import { pathToFileURL } from 'node:url';
 const dist = (p) => import(pathToFileURL(join(root, 'dist', p)).href);
 const { WasmFunction, runWasm, assembleWat, exampleWasm } = await dist('index.js');
 const { Wasi } = await dist('wasm/wasi.js');
-const { native } = await dist('engine/native.js');
 const arg = (name, d) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : d);
 const calls = arg('calls', 1000);
 const iters = arg('iters', 20000);
@@ -19,7 +18,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** The same module, uninstrumented, on the main thread: instantiate once per run, time _start. */
 async function unmetered(bytes, input, seed) {
   const module = await WebAssembly.compile(bytes);
-  const wasi = new Wasi({ stdin: input, seed, timestampNs: 0n, maxOutputBytes: 1 << 26, philox: native.philox, charge: () => {} });
+  const wasi = new Wasi({ stdin: input, seed, timestampNs: 0n, maxOutputBytes: 1 << 26, charge: () => {} });
   const inst = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: wasi.imports() });
   wasi.memory = inst.exports.memory;
   const t0 = performance.now();
