@@ -6,7 +6,8 @@
 // does not delay this process's timing of GET /state. They connect from 127.0.0.2..127.0.0.11
 // (loopback is all of 127/8), because the service bounds the streams of one client address.
 // Loopback only; stops when every reader has caught up or after --seconds.
-//   node bench/ledger.mjs --hostile [--events 50000] [--readers 300] [--seconds 120]
+//   node bench/ledger.mjs --hostile [--events 50000] [--readers 300] [--seconds 300] [--writer 1]
+// (--writer 0: no writer, so GET /state never waits behind a commit's fsync)
 // Targets: GET /state p99 < 50 ms, service peak RSS < 300 MB.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -51,7 +52,7 @@ async function readerProc() {
 async function main() {
   const { Ledger, signEvent, signerFromSeed, commitment } = await import(join(root, 'dist', 'protocol', 'index.js'));
   const { blake3 } = await import(join(root, 'dist', 'engine', 'hash.js'));
-  const EVENTS = arg('events', 50_000), READERS = arg('readers', 300), SECONDS = arg('seconds', 120), READER_PROCS = 4;
+  const EVENTS = arg('events', 50_000), READERS = arg('readers', 300), SECONDS = arg('seconds', 300), WRITER = arg('writer', 1), READER_PROCS = 4;
   const hx = (...p) => blake3(p.join('/')).toString('hex');
   // commitment() gained the trace's leaf count (issue 13 finding 9); either form builds the fixture.
   const commit = (out, tr, leaves, n, salt) => (commitment.length >= 5 ? commitment(out, tr, leaves, n, salt) : commitment(out, tr, n, salt));
@@ -119,7 +120,7 @@ async function main() {
     await Promise.all([
       (async () => { while (!finished) stateMs.push((await get('/state')).ms); })(),
       (async () => {
-        for (let i = 0; !finished; i++) {
+        for (let i = 0; WRITER && !finished; i++) {
           const body = JSON.stringify(signEvent({ type: 'deposit', account: writer.publicKey, amount: 1 }, writer));
           const r = await post('/events', body);
           if (r.status !== 200) throw new Error(`write refused: HTTP ${r.status}`);

@@ -6,11 +6,13 @@
  * are signed by a funded account, replay-proof and within a quota, refused before the body is read.
  */
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { Receiver, WebSocket } from 'ws';
+import { textFrames } from '../lib/protocol/ledger/frames.js';
 import { AtomaError } from '../lib/engine/errors.js';
 import { blake3 } from '../lib/engine/hash.js';
 import { Ledger, LedgerClient, serveLedger, signerFromSeed, signInput, type LedgerService } from '../lib/protocol/index.js';
@@ -170,6 +172,24 @@ describe('event stream: paged catch-up with backpressure (stream.ts)', () => {
   });
 });
 
+describe('WebSocket text frames written by the service (frames.ts)', () => {
+  it('a ws client reads them back, for every length encoding (7-bit, 16-bit, 64-bit)', async () => {
+    // Text (UTF-8 encoded here) or bytes; payloads of 125, 126, 65535 and 65536 bytes sit at the encodings' edges.
+    const items = [3, 125, 126, 200, 65535, 65536].map((n, seq) => ({ seq, data: seq === 0 ? 'é'.repeat(n) : Buffer.from('x'.repeat(n)) }));
+    const { bytes, offsets } = textFrames(items);
+    expect(offsets.length).toBe(items.length + 1);
+    expect(offsets[items.length]).toBe(bytes.length);
+    const got: string[] = [];
+    const receiver = new Receiver({ isServer: false, maxPayload: 1 << 20 });
+    receiver.on('message', (data: Buffer, isBinary: boolean) => got.push(`${isBinary}:${data.toString()}`));
+    // A slice from one message's offset to another's is whole frames.
+    await new Promise<void>((resolve, reject) => receiver.write(bytes.subarray(offsets[1], offsets[6]), (e) => (e ? reject(e) : resolve())));
+    expect(got).toEqual(items.slice(1, 6).map((m) => `false:${String(m.data)}`));
+    receiver.write(bytes.subarray(0, offsets[1]));
+    expect(got[5]).toBe('false:ééé');
+  });
+});
+
 const dirs: string[] = [];
 const services: LedgerService[] = [];
 afterEach(async () => {
@@ -261,6 +281,24 @@ describe('ledger service: the stream under load', () => {
       for (const s of stops) s();
       c.close();
     }
+  });
+});
+
+describe('ledger service: hostile upgrades', () => {
+  it('an upgrade whose target is not a URL gets a typed 400 and the service keeps serving', async () => {
+    const svc = await service();
+    const reply = await new Promise<string>((resolve, reject) => {
+      const sock = connect(svc.port, '127.0.0.1', () => {
+        sock.end('GET http://[ HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      });
+      let text = '';
+      sock.on('data', (d) => { text += d; });
+      sock.on('close', () => resolve(text));
+      sock.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(reply).toContain('"code":"ERR_EVENT"');
+    expect((await fetch(`${svc.url}/state`)).status).toBe(200);
   });
 });
 

@@ -29,6 +29,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { fail } from '../../engine/errors.js';
 import { isHex32 } from '../ids.js';
 import { preverifyEvent } from '../signing.js';
+import { textFrames, type Frames } from './frames.js';
 import { GRANT_HEADERS } from './inputs.js';
 import { Ledger, MAX_INPUT, type LedgerOptions, type SubmitResult } from './store.js';
 import { StreamHub, type Message, type StreamLimits } from './stream.js';
@@ -77,6 +78,8 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
   /** Open stream connections per client address (counted from the upgrade to the socket's close). */
   const perAddress = new Map<string, number>();
   let streamCount = 0;
+  /** Frames of the message arrays the hub hands out (cached blocks, publishes), made once for all readers. */
+  const framed = new WeakMap<readonly Message[], Frames>();
   let flushing = false;
   /** Events whose signature is being checked on the thread pool (they join the queue after). */
   let verifying = 0;
@@ -248,7 +251,14 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
   };
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    const u = new URL(req.url ?? '/', 'http://ledger');
+    // The HTTP server drops its own error handler from an upgraded socket: a peer's reset must not end the process.
+    socket.on('error', () => socket.destroy());
+    let u: URL;
+    try {
+      u = new URL(req.url ?? '/', 'http://ledger');
+    } catch {
+      return refuseUpgrade(socket, 400, 'Bad Request', 'ERR_EVENT', 'the request target is not a URL');
+    }
     if (u.pathname !== '/stream') return refuseUpgrade(socket, 404, 'Not Found', 'ERR_NOT_FOUND', `no stream at ${u.pathname}`);
     const address = socket.remoteAddress ?? '?';
     const mine = perAddress.get(address) ?? 0;
@@ -273,9 +283,13 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
     const reader = hub.add({
       send: (data, done) => ws.send(data, { binary: false }, done),
       get open() { return ws.readyState === ws.OPEN; },
-      // The socket under the WebSocket: a corked page goes out in one writev.
-      cork: () => socket.cork(),
-      uncork: () => socket.uncork(),
+      // A block framed once (frames.ts), a slice of it written to the socket under the WebSocket.
+      sendRange: (items, start, end, done) => {
+        if (ws.readyState !== ws.OPEN) return process.nextTick(done, new Error('the stream is closed'));
+        let f = framed.get(items);
+        if (!f) framed.set(items, (f = textFrames(items)));
+        socket.write(f.bytes.subarray(f.offsets[start], f.offsets[end]), (err) => done(err ?? undefined));
+      },
     }, from);
     ws.on('close', () => {
       sockets.delete(ws);

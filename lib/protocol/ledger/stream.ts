@@ -11,7 +11,8 @@
  *   before the next, so a reader that does not read holds one page of memory, not the log.
  * - One pump serves every catching-up reader, round robin, at most `pagesPerTurn` pages (and about
  *   `turnMs`) per turn of the event loop, so HTTP requests (GET /state) wait for a few pages, never
- *   for all readers. A page goes out corked: one system call, one completion callback.
+ *   for all readers. A page goes out as one write with one completion callback; a transport that
+ *   can (`sendRange`) encodes a cached block once for every reader.
  * - The switch to live happens in the same synchronous step that finds the reader at the log's
  *   head; the service publishes a commit in the same step that applies it, so no event falls in
  *   between (no gap) and none is sent twice (live sends only seq >= the reader's cursor).
@@ -41,6 +42,12 @@ export interface StreamSink {
   /** Holds writes until `uncork` so a page goes out in one system call (optional). */
   cork?(): void;
   uncork?(): void;
+  /**
+   * Sends `items[start..end)` at once, instead of one `send` each (optional). The same array
+   * goes to every reader at that place (a cached block, a publish), so a transport can encode it
+   * once and share the bytes.
+   */
+  sendRange?(items: readonly Message[], start: number, end: number, done: (err?: Error) => void): void;
 }
 
 /** The log as the stream reads it. */
@@ -140,19 +147,18 @@ export class StreamHub {
     if (items.length === 0) return;
     for (const r of this.readers) {
       if (r.phase !== 'live') continue;
-      const batch: Message[] = [];
-      let bytes = r.unflushed;
-      for (const it of items) {
-        if (it.seq < r.next) continue;
+      let start = 0;
+      while (start < items.length && items[start].seq < r.next) start++;
+      let end = start;
+      for (let bytes = r.unflushed; end < items.length; end++) {
         if (bytes > this.highWater) {
           // Too far behind to keep queueing here: it reads the rest from the log once drained.
           r.phase = 'draining';
           break;
         }
-        batch.push(it);
-        bytes += it.data.length;
+        bytes += items[end].data.length;
       }
-      this.send(r, batch);
+      this.send(r, items, start, end);
     }
   }
 
@@ -164,28 +170,27 @@ export class StreamHub {
     return [...this.readers].map((r) => r.stats());
   }
 
-  /** Sends messages in order, corked; one completion (the last message's) accounts for all. */
-  private send(r: Reader, items: readonly Message[]): void {
-    if (items.length === 0) return;
+  /** Sends `items[start..end)` in order; one completion (the last message's) accounts for all. */
+  private send(r: Reader, items: readonly Message[], start: number, end: number): void {
+    if (end <= start) return;
     let n = 0;
-    r.sink.cork?.();
-    for (let i = 0; i < items.length - 1; i++) {
-      r.sink.send(items[i].data);
-      n += items[i].data.length;
-    }
-    const last = items[items.length - 1];
-    n += last.data.length;
+    for (let i = start; i < end; i++) n += items[i].data.length;
     r.unflushed += n;
-    r.next = last.seq + 1;
-    r.sink.send(last.data, (err) => {
+    r.next = items[end - 1].seq + 1;
+    const done = (err?: Error) => {
       r.unflushed -= n;
       if (err) return this.remove(r);
       if (r.phase === 'draining' && r.unflushed <= this.lowWater) {
         r.phase = 'catching-up';
         this.enqueue(r);
       }
-    });
-    r.sink.uncork?.();
+    };
+    const sink = r.sink;
+    if (sink.sendRange) return sink.sendRange(items, start, end, done);
+    sink.cork?.();
+    for (let i = start; i < end - 1; i++) sink.send(items[i].data);
+    sink.send(items[end - 1].data, done);
+    sink.uncork?.();
   }
 
   private enqueue(r: Reader): void {
@@ -223,7 +228,7 @@ export class StreamHub {
     let bytes = 0;
     let end = start;
     while (end < block.length && bytes < this.pageBytes) bytes += block[end++].data.length;
-    this.send(r, block.slice(start, end));
+    this.send(r, block, start, end);
     r.pages++;
     // Same step as the sends: nothing committed in between, so `head` still holds.
     if (r.next >= head) r.phase = 'live';
