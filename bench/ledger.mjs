@@ -1,16 +1,22 @@
 // Ledger service throughput and crash safety: starts `atoma ledger serve` as a child process,
 // drives it with 50 concurrent loopback clients running full request lifecycles (request, 3
 // commits, 3 reveals: every POST is one durable commit, every event Ed25519-signed by its actor and
-// checked by the ledger, each request naming an input stored with POST /inputs), then kills it with SIGKILL mid-load,
+// checked by the ledger, each request naming an input stored with a signed POST /inputs), then kills it with SIGKILL mid-load,
 // restarts it on the same database and checks that every acknowledged commit is in the log with
 // the same content and that the stored state equals a replay of the log.
 //   node bench/ledger.mjs [--seconds 5] [--clients 50]
+//   node bench/ledger.mjs --hostile [--events 50000] [--readers 300]   (ledger-hostile.mjs: stream catch-up under load)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { atoma, report, root } from './lib.mjs';
+
+if (process.argv.includes('--hostile')) {
+  await import('./ledger-hostile.mjs');
+  process.exit();
+}
 
 const { LedgerClient, commitment, blake3, signEvent, signerFromSeed } = await import(join(root, 'dist', 'index.js')).then(async (m) => ({ ...m, ...(await import(join(root, 'dist', 'protocol', 'index.js'))) }));
 const arg = (name, d) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? Number(process.argv[i + 1]) : d; };
@@ -56,7 +62,7 @@ async function worker(url, w, task, clientKey, until, acks, phase) {
   };
   try {
     // One input per client (a request may name any stored input; storing is not an event).
-    const input = await c.putInput(Buffer.from(JSON.stringify({ prompt: [1, 2, w], maxTokens: 8, seed: w })));
+    const input = await c.putInput(Buffer.from(JSON.stringify({ prompt: [1, 2, w], maxTokens: 8, seed: w })), clientKey);
     for (let q = 0; Date.now() < until.t; q++) {
       const request = hx(phase, w, q);
       const { effects } = await submit(signEvent({ type: 'request', request, task, client, maxPrice: 5, input }, clientKey));
