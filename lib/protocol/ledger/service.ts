@@ -25,14 +25,18 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { fail } from '../../engine/errors.js';
+import { lazyRequire } from '../../engine/lazy.js';
 import { isHex32 } from '../ids.js';
 import { preverifyEvent } from '../signing.js';
 import { textFrames, type Frames } from './frames.js';
 import { GRANT_HEADERS } from './inputs.js';
 import { Ledger, MAX_INPUT, type LedgerOptions, type SubmitResult } from './store.js';
 import { StreamHub, type Message, type StreamLimits } from './stream.js';
+
+/** Loaded when a service starts, not when the package root is imported (about 80 ms and 9 MiB). */
+const wsPackage = lazyRequire<{ WebSocketServer: typeof WebSocketServer }>('ws');
 
 export const MAX_BODY = 64 * 1024;
 /** Longest a queued event waits for the signature checks of events that arrived with it (ms). */
@@ -244,7 +248,7 @@ export async function serveLedger(opts: ServiceOptions): Promise<LedgerService> 
 
   const server: Server = createServer((req, res) => void handle(req, res));
   server.keepAliveTimeout = 30_000;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
+  const wss = new (wsPackage().WebSocketServer)({ noServer: true, maxPayload: 1024 });
   /** Refuses an upgrade with a typed JSON error, as the HTTP routes do. */
   const refuseUpgrade = (socket: Socket, status: number, reason: string, code: string, message: string) => {
     const text = JSON.stringify({ error: { code, message } });
