@@ -85,12 +85,12 @@ function walk(dir: string, ext: string): string[] {
 }
 
 /**
- * Bare package names a file imports or requires, `createRequire(...)('x')` included (node:
- * builtins and relative paths left out).
+ * Bare package names a file imports or requires, `createRequire(...)('x')` and `lazyRequire('x')`
+ * included (node: builtins and relative paths left out).
  */
 function bareImports(text: string): Set<string> {
   const out = new Set<string>();
-  for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\)\s*\(\s*|^import\s+)['"]([^'"]+)['"]/gm)) {
+  for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\b(?:require|lazyRequire)\s*\(\s*|\)\s*\(\s*|^import\s+)['"]([^'"]+)['"]/gm)) {
     const spec = m[1];
     if (spec.startsWith('.') || spec.startsWith('node:') || spec.startsWith('/')) continue;
     out.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
@@ -118,11 +118,10 @@ describe('package', () => {
     expect(ours.filter((f) => !f.startsWith('engine/'))).toEqual([]);
   });
 
-  it('the root loads Sui, GraphQL, SQLite, TOML and Jinja only when they are used, and exports what it always did', () => {
+  it('the root loads Sui, GraphQL, SQLite, WebSocket, TOML and Jinja only when they are used, and exports what it always did', () => {
     const { exports, files } = importInChild(['atoma-node']);
     const loaded = [...packagesOf(files)].filter((p) => HEAVY.includes(p) || p.startsWith('@mysten/'));
-    // ws still loads with the ledger service (protocol/ledger/service.ts imports it statically).
-    expect(loaded.filter((p) => p !== 'ws')).toEqual([]);
+    expect(loaded).toEqual([]);
     const before = JSON.parse(readFileSync(join(root, 'test', 'fixtures', 'root-exports.json'), 'utf8')) as string[];
     expect(before.filter((name) => !exports['atoma-node'].includes(name))).toEqual([]);
   });
