@@ -225,6 +225,8 @@ describe('ledger service: the stream under load', () => {
       stop();
       expect(failed).toBeUndefined();
       expect(seen).toEqual(range(0, last + 1));
+      // GET /events joins the stored JSON as it is: the same records as the log.
+      expect(await c.events(1495, 10)).toEqual(svc.ledger.events(1495, 10));
     } finally {
       c.close();
     }
