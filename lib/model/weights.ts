@@ -76,6 +76,14 @@ export class NamedWeights implements ModelWeights {
  */
 export function checkedWeights(config: LlamaConfig, map: Map<string, Weight>, what: string): NamedWeights {
   validateConfig(config, what);
+  // Every block needs 9 tensors: a block count the file cannot hold (a hostile 2^31) is refused
+  // at its first missing tensor, before expectedShapes lists 9 names per claimed block.
+  if (config.blockCount * 9 > map.size) {
+    for (let i = 0; ; i++) {
+      const part = ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].find((p) => !map.has(`blk.${i}.${p}.weight`));
+      if (part) fail('ERR_MODEL_MISSING_TENSOR', `${what}: missing tensor 'blk.${i}.${part}.weight' (the configuration has ${config.blockCount} blocks)`);
+    }
+  }
   for (const [name, { shape, optional }] of expectedShapes(config)) {
     const w = map.get(name);
     if (w === undefined) {
