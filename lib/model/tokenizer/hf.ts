@@ -14,9 +14,13 @@ type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The components of a Sequence (or the one component) of a tokenizer.json section. */
-function flatten(v: unknown, listKey: string): Json[] {
+function flatten(v: unknown, listKey: string, what: string): Json[] {
   if (!isObj(v)) return [];
-  if (v.type === 'Sequence') return ((v[listKey] as unknown[]) ?? []).flatMap((x) => flatten(x, listKey));
+  if (v.type === 'Sequence') {
+    const list = v[listKey] ?? [];
+    if (!Array.isArray(list)) fail('ERR_MODEL_FORMAT', `${what}: Sequence.${listKey} must be a list`);
+    return list.flatMap((x) => flatten(x, listKey, what));
+  }
   return [v];
 }
 
@@ -38,7 +42,9 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
   if (!isObj(model.vocab) || !Array.isArray(model.merges)) fail('ERR_MODEL_FORMAT', `${what}: BPE model needs vocab and merges`);
 
   // Vocabulary: ids may have gaps and added tokens may extend it.
-  const addedRaw = Array.isArray(tok.added_tokens) ? (tok.added_tokens as Json[]) : [];
+  const addedRaw: Json[] = Array.isArray(tok.added_tokens)
+    ? (tok.added_tokens as unknown[]).map((a) => (isObj(a) ? a : fail('ERR_MODEL_FORMAT', `${what}: added_tokens entries must be objects`)))
+    : [];
   let size = 0;
   const vocab = model.vocab as Record<string, unknown>;
   for (const v of Object.values(vocab)) {
@@ -65,7 +71,7 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
   // Normalisers: Unicode forms apply; Prepend('▁') and Replace(' ', '▁') define SentencePiece style.
   const forms: ((s: string) => string)[] = [];
   let prepend = false;
-  for (const n of flatten(tok.normalizer, 'normalizers')) {
+  for (const n of flatten(tok.normalizer, 'normalizers', what)) {
     switch (n.type) {
       case 'NFC': case 'NFD': case 'NFKC': case 'NFKD': { const f = n.type; forms.push((s) => s.normalize(f)); break; }
       case 'Lowercase': forms.push((s) => s.toLowerCase()); break;
@@ -84,7 +90,7 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
   let byteLevel = false;
   let addPrefixSpace = false;
   let metaspace: Json | null = null;
-  for (const p of flatten(tok.pre_tokenizer, 'pretokenizers')) {
+  for (const p of flatten(tok.pre_tokenizer, 'pretokenizers', what)) {
     switch (p.type) {
       case 'ByteLevel':
         byteLevel = true;
@@ -104,13 +110,14 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
       default: fail('ERR_MODEL_UNSUPPORTED', `${what}: pre-tokenizer '${String(p.type)}' is not supported`);
     }
   }
-  if (!byteLevel && flatten(tok.decoder, 'decoders').some((d) => d.type === 'ByteLevel')) byteLevel = true;
+  if (!byteLevel && flatten(tok.decoder, 'decoders', what).some((d) => d.type === 'ByteLevel')) byteLevel = true;
 
   const tc = isObj(tokConfig) ? tokConfig : {};
   const mc = isObj(modelConfig) ? modelConfig : {};
   const idOf = (text: string | null, fallback: unknown): number | null => {
     if (text !== null) {
-      const i = added.find((a) => a.content === text)?.id ?? (vocab[text] as number | undefined);
+      // Own keys only: a token text such as 'constructor' must not find Object.prototype's.
+      const i = added.find((a) => a.content === text)?.id ?? (Object.hasOwn(vocab, text) ? (vocab[text] as number) : undefined);
       if (i !== undefined) return i;
     }
     const f = Array.isArray(fallback) ? fallback[0] : fallback;
@@ -119,10 +126,11 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
   let template: string | null = null;
   if (typeof tc.chat_template === 'string') template = tc.chat_template;
   else if (Array.isArray(tc.chat_template)) {
-    const d = (tc.chat_template as Json[]).find((t) => t.name === 'default') ?? (tc.chat_template as Json[])[0];
+    const named = (tc.chat_template as unknown[]).filter(isObj);
+    const d = named.find((t) => t.name === 'default') ?? named[0];
     if (d && typeof d.template === 'string') template = d.template;
   }
-  const unk = typeof model.unk_token === 'string' ? (vocab[model.unk_token] as number | undefined) ?? null : null;
+  const unk = typeof model.unk_token === 'string' && Object.hasOwn(vocab, model.unk_token) ? (vocab[model.unk_token] as number) : null;
   const common: Omit<BpeOptions, 'kind'> = {
     tokens, merges, added, normalize, unkId: unk,
     bosId: idOf(tokenText(tc.bos_token), mc.bos_token_id),
