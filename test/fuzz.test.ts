@@ -1,0 +1,99 @@
+// The seeded mutation fuzzer (docs/fuzzing.md): ~300 cases per target, each of which must end in
+// success or a typed error, never an untyped exception, a crash or a hang; the inputs that once
+// failed (test/fuzz/corpus/<target>/); and the fuzzer's own check that it reports a planted bug.
+// Cases run in child processes (test/fuzz/campaign.ts), so a case that aborts fails its test
+// instead of killing the runner. `npm run fuzz -- --iterations N` runs long campaigns.
+import { describe, it, expect } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AtomaError } from '../lib/engine/errors.js';
+import { readGguf } from '../lib/model/gguf/reader.js';
+import { ggufWeights } from '../lib/model/gguf/llama.js';
+import { hfTokenizer } from '../lib/model/tokenizer/hf.js';
+import { formatFailures, runCampaign } from './fuzz/campaign.js';
+import { TARGETS } from './fuzz/targets/index.js';
+
+const CASES = 300;
+const SEED = 'npm-test';
+const failuresDir = mkdtempSync(join(tmpdir(), 'atoma-fuzz-failures-'));
+const corpus = join(import.meta.dirname, 'fuzz', 'corpus');
+
+describe('every fuzz case ends in success or a typed error', () => {
+  for (const target of Object.keys(TARGETS)) {
+    it(`${target}: ${CASES} cases`, async () => {
+      const r = await runCampaign({ target, seed: SEED, iterations: CASES, failuresDir });
+      expect(formatFailures(r)).toBe('');
+      expect(r.cases).toBe(CASES);
+      // The seeds run to success (a failing seed is reported above), and mutations are refused.
+      expect(r.ok).toBeGreaterThan(0);
+      expect(Object.keys(r.typed).length).toBeGreaterThan(0);
+    });
+  }
+});
+
+describe('corpus: inputs that once failed', () => {
+  const dirs = existsSync(corpus) ? readdirSync(corpus).filter((d) => TARGETS[d]) : [];
+  for (const target of dirs) {
+    it(target, async () => {
+      const files = readdirSync(join(corpus, target)).sort().map((f) => join(corpus, target, f));
+      const r = await runCampaign({ target, seed: 'corpus', iterations: files.length, files, failuresDir });
+      expect(formatFailures(r)).toBe('');
+      expect(r.cases).toBe(files.length);
+    });
+  }
+});
+
+describe('parser bugs the fuzzer found, now typed refusals', () => {
+  const code = (f: () => unknown) => {
+    try {
+      f();
+      return 'ok';
+    } catch (e) {
+      return e instanceof AtomaError ? e.code : `untyped ${(e as Error).name}: ${(e as Error).message}`;
+    }
+  };
+  const model = { type: 'BPE', vocab: { a: 0, b: 1 }, merges: [] };
+
+  it('a GGUF claiming 2^31 - 1 blocks is refused at its first missing block (it built 2^31 * 9 names: 85 s, then a RangeError)', () => {
+    const f = readGguf(readFileSync(join(corpus, 'gguf', 'block-count-2-31.gguf')));
+    expect(code(() => ggufWeights(f))).toBe('ERR_MODEL_MISSING_TENSOR');
+  });
+
+  it('tokenizer.json: a Sequence whose list is not a list, and added_tokens that are not objects (TypeErrors)', () => {
+    expect(code(() => hfTokenizer({ model, pre_tokenizer: { type: 'Sequence', pretokenizers: {} } }, null, null))).toBe('ERR_MODEL_FORMAT');
+    expect(code(() => hfTokenizer({ model, normalizer: { type: 'Sequence', normalizers: 'NFC' } }, null, null))).toBe('ERR_MODEL_FORMAT');
+    expect(code(() => hfTokenizer({ model, added_tokens: [null] }, null, null))).toBe('ERR_MODEL_FORMAT');
+  });
+
+  it('tokenizer_config.json: null among chat templates is skipped; a token text named like an Object method is not found on the prototype', () => {
+    expect(hfTokenizer({ model }, { chat_template: [null, { name: 'default', template: 'x' }] }, null).chatTemplate).toBe('x');
+    const t = hfTokenizer({ model: { ...model, unk_token: 'toString' } }, { bos_token: 'constructor' }, { bos_token_id: 1 });
+    expect(t.bosId).toBe(1);
+  });
+});
+
+describe('the fuzzer can fail', () => {
+  it('reports a planted TypeError, abort and hang with each input saved, and goes on after each', async () => {
+    const r = await runCampaign({ target: 'planted-bug', seed: '1', iterations: 60, caseTimeoutMs: 5000, failuresDir });
+    expect(r.cases).toBe(60);
+    const kinds = new Set(r.failures.map((f) => f.kind));
+    expect([...kinds].sort()).toEqual(['crash', 'hang', 'untyped']);
+    // Each saved input is the one that did it: 'T' throws, 'A' aborts, 'H' hangs.
+    const first = { untyped: 'T', crash: 'A', hang: 'H' } as Record<string, string>;
+    for (const f of r.failures) expect(String.fromCharCode(readFileSync(f.file!)[0])).toBe(first[f.kind]);
+    expect(r.failures.find((f) => f.kind === 'untyped')!.detail).toMatch(/^TypeError/);
+    expect(formatFailures(r)).toContain('npm run fuzz -- --target planted-bug --seed "1" --case');
+    // A replayed failing input fails the same way.
+    const untyped = r.failures.find((f) => f.kind === 'untyped')!;
+    const again = await runCampaign({ target: 'planted-bug', seed: '1', iterations: 1, files: [untyped.file!], failuresDir });
+    expect(again.failures.map((f) => f.kind)).toEqual(['untyped']);
+  });
+
+  it('the same seed gives the same cases, another seed other cases', async () => {
+    const run = (seed: string) => runCampaign({ target: 'openai', seed, iterations: 120, failuresDir: null });
+    const [a, b, c] = [await run('s1'), await run('s1'), await run('s2')];
+    expect({ ok: b.ok, typed: b.typed }).toEqual({ ok: a.ok, typed: a.typed });
+    expect({ ok: c.ok, typed: c.typed }).not.toEqual({ ok: a.ok, typed: a.typed });
+  });
+});
