@@ -66,6 +66,10 @@ describe('parser bugs the fuzzer found, now typed refusals', () => {
     expect(code(() => hfTokenizer({ model, added_tokens: [null] }, null, null))).toBe('ERR_MODEL_FORMAT');
   });
 
+  it('tokenizer.json: an added token id of 338,088,718 is refused before it grows the vocabulary to that size (a hang)', () => {
+    expect(code(() => hfTokenizer({ model, added_tokens: [{ id: 338_088_718, content: '<|user|>', special: false }] }, null, null))).toBe('ERR_MODEL_FORMAT');
+  });
+
   it('tokenizer_config.json: null among chat templates is skipped; a token text named like an Object method is not found on the prototype', () => {
     expect(hfTokenizer({ model }, { chat_template: [null, { name: 'default', template: 'x' }] }, null).chatTemplate).toBe('x');
     const t = hfTokenizer({ model: { ...model, unk_token: 'toString' } }, { bos_token: 'constructor' }, { bos_token_id: 1 });

@@ -56,6 +56,8 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
   for (const [t, id] of Object.entries(vocab)) tokens[id as number] = t;
   const added: AddedToken[] = addedRaw.map((a) => {
     if (!Number.isInteger(a.id) || typeof a.content !== 'string') fail('ERR_MODEL_FORMAT', `${what}: added token without id or content`);
+    // Checked before the id indexes the vocabulary: tokens[338088718] = ... grows it to 338M entries.
+    if ((a.id as number) < 0 || (a.id as number) > 1 << 24) fail('ERR_MODEL_FORMAT', `${what}: added token id ${String(a.id)} is not a sensible integer`);
     tokens[a.id as number] = a.content;
     return { id: a.id as number, content: a.content, special: a.special === true };
   });
