@@ -94,9 +94,10 @@ function runChild(job: ChildJob, o: Required<Pick<CampaignOptions, 'caseTimeoutM
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const m = JSON.parse(buffered.slice(0, nl)) as ChildMessage;
         buffered = buffered.slice(nl + 1);
-        if (m.t === 'ready') run.ready = true;
+        // The limit also covers drawing the next case's input (the mutators are code too).
+        if (m.t === 'ready') { run.ready = true; arm(); }
         if (m.t === 'begin') { run.inFlight = m.i; arm(); }
-        if (m.t === 'end') { run.inFlight = null; run.lastEnded = m.i; clearTimeout(timer); }
+        if (m.t === 'end') { run.inFlight = null; run.lastEnded = m.i; arm(); }
         if (m.t === 'done') run.done = true;
         onMessage(m);
       }
@@ -167,6 +168,12 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
         report.failures.push(run.timedOut === 'case'
           ? { index, kind: 'hang', detail: `no result after ${o.caseTimeoutMs} ms (killed)\n${run.tail}`, file: fileOf(index, true) }
           : { index, kind: 'crash', detail: `the process died (${how}) in this case\n${run.tail}`, file: fileOf(index, true) });
+        next = index + 1;
+      } else if (run.timedOut === 'case') {
+        // Stuck between cases: drawing the next input, the fuzzer's own code, ran past the limit.
+        const index = run.lastEnded === null ? next : run.lastEnded + offset + 1;
+        report.cases++;
+        report.failures.push({ index, kind: 'hang', detail: `drawing this case's input (a mutator, not the target) ran past ${o.caseTimeoutMs} ms\n${run.tail}` });
         next = index + 1;
       } else {
         // Died between cases (an unhandled rejection after a case returned): blame the last one.

@@ -34,6 +34,9 @@ export type CaseOutcome =
   | { kind: 'typed'; code: string }
   | { kind: 'untyped'; error: string };
 
+/** Largest input a format-aware mutation may make. */
+export const MAX_INPUT = 16 << 20;
+
 /** AtomaError with a code other than ERR_INTERNAL. */
 export function atomaCode(e: unknown): string | null {
   return e instanceof AtomaError && typeof e.code === 'string' && e.code !== 'ERR_INTERNAL' ? e.code : null;
@@ -70,7 +73,9 @@ export function caseInput(target: FuzzTarget, seeds: readonly Uint8Array[], seed
     } catch {
       // A mutator's own limit (a document too deep to serialise): mutate the bytes instead.
     }
-    out = structured ?? mutateBytes(out, rng, seeds, target.dictionary);
+    // A format-aware rewrite may grow a file without bound (a GGUF aligned to 2^31 is 2 GiB of
+    // padding): such inputs test the disk, not the parser.
+    out = structured !== null && structured.length <= MAX_INPUT ? structured : mutateBytes(out, rng, seeds, target.dictionary);
   }
   return out;
 }

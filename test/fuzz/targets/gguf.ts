@@ -85,6 +85,9 @@ function mutateGguf(input: Uint8Array, rng: Rng): Uint8Array | null {
   const i = rng.below(meta.length);
   if (rng.chance(0.2)) meta.splice(i, 1);
   else meta[i] = [meta[i][0], hostileEntry(meta[i][1], rng)];
+  // encodeGguf pads to the alignment: 2^31 would write 2 GiB. Byte mutations reach that value.
+  const al = meta.find(([k]) => k === 'general.alignment')?.[1].value;
+  if (typeof al === 'number' && al > 1 << 16) return null;
   try {
     return encodeGguf({ metadata: meta, tensors: f.tensors.map((t) => ({ name: t.name, format: t.format, shape: t.shape, data: f.bytes.subarray(t.offset, t.offset + t.byteLength) })) });
   } catch {
