@@ -33,7 +33,7 @@ async function readerProc() {
     open.delete(ws);
     ws.terminate();
     if (!process.connected) process.exit(0);   // the bench has finished without us
-    process.send(msg);
+    process.send(msg, (err) => { if (err) process.exit(0); });
     if (open.size === 0) process.exit(0);
   };
   for (let i = first; i < first + count; i++) {
