@@ -62,6 +62,8 @@ export class ServicePort implements LedgerPort {
     this.client = new LedgerClient(url);
     this.wsBase = `ws://${new URL(url).host}`;
     this.pingMs = opts.pingMs ?? DEFAULT_PING_MS;
+    // Every port streams: load ws while the node starts, not in the middle of its first catch-up.
+    wsPackage();
   }
 
   submit(event: ClientEvent) {
