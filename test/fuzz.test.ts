@@ -3,8 +3,8 @@
 // failed (test/fuzz/corpus/<target>/); and the fuzzer's own check that it reports a planted bug.
 // Cases run in child processes (test/fuzz/campaign.ts), so a case that aborts fails its test
 // instead of killing the runner. `npm run fuzz -- --iterations N` runs long campaigns.
-import { describe, it, expect } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { afterAll, describe, it, expect } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AtomaError } from '../lib/engine/errors.js';
@@ -18,6 +18,11 @@ const CASES = 300;
 const SEED = 'npm-test';
 const failuresDir = mkdtempSync(join(tmpdir(), 'atoma-fuzz-failures-'));
 const corpus = join(import.meta.dirname, 'fuzz', 'corpus');
+// Failing inputs stay for a person to look at (the failure messages name them); planted ones do not.
+afterAll(() => {
+  for (const f of readdirSync(failuresDir)) if (f.startsWith('planted-bug-')) rmSync(join(failuresDir, f));
+  if (readdirSync(failuresDir).length === 0) rmSync(failuresDir, { recursive: true });
+});
 
 describe('every fuzz case ends in success or a typed error', () => {
   for (const target of Object.keys(TARGETS)) {
