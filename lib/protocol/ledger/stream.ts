@@ -61,7 +61,7 @@ export interface StreamSource {
 export interface StreamLimits {
   /** Rows read from the log per catch-up page (default 256). */
   pageEvents?: number;
-  /** A page ends once its messages reach this many bytes (default 256 KiB). */
+  /** A page ends once its messages reach this many bytes (default 64 KiB). */
   pageBytes?: number;
   /** A catching-up reader gets its next page once at most this many bytes are unflushed (default 64 KiB). */
   lowWater?: number;
@@ -69,7 +69,7 @@ export interface StreamLimits {
   highWater?: number;
   /** Catch-up pages served per turn of the event loop, over all readers (default 8). */
   pagesPerTurn?: number;
-  /** A turn also ends once its pages have taken this long (ms, default 4). */
+  /** A turn also ends once its pages have taken this long (ms, default 2). */
   turnMs?: number;
   /** Full blocks of `pageEvents` messages kept for readers at the same place (default 32). */
   cachedBlocks?: number;
@@ -121,11 +121,11 @@ export class StreamHub {
 
   constructor(private readonly source: StreamSource, limits: StreamLimits = {}) {
     this.pageEvents = limits.pageEvents ?? 256;
-    this.pageBytes = limits.pageBytes ?? 256 * 1024;
+    this.pageBytes = limits.pageBytes ?? 64 * 1024;
     this.lowWater = limits.lowWater ?? 64 * 1024;
     this.highWater = limits.highWater ?? 1024 * 1024;
     this.pagesPerTurn = limits.pagesPerTurn ?? 8;
-    this.turnMs = limits.turnMs ?? 4;
+    this.turnMs = limits.turnMs ?? 2;
     this.cachedBlocks = limits.cachedBlocks ?? 32;
   }
 
