@@ -11,6 +11,10 @@ import { AtomaError } from '../lib/engine/errors.js';
 import { readGguf } from '../lib/model/gguf/reader.js';
 import { ggufWeights } from '../lib/model/gguf/llama.js';
 import { hfTokenizer } from '../lib/model/tokenizer/hf.js';
+import { hfConfig } from '../lib/model/safetensors.js';
+import { hfRopeScaling } from '../lib/model/rope-scaling.js';
+import { validateEvent } from '../lib/protocol/validate.js';
+import { ApiError, parseRequest } from '../lib/node/openai.js';
 import { formatFailures, runCampaign } from './fuzz/campaign.js';
 import { TARGETS } from './fuzz/targets/index.js';
 
@@ -79,6 +83,31 @@ describe('parser bugs the fuzzer found, now typed refusals', () => {
     expect(hfTokenizer({ model }, { chat_template: [null, { name: 'default', template: 'x' }] }, null).chatTemplate).toBe('x');
     const t = hfTokenizer({ model: { ...model, unk_token: 'toString' } }, { bos_token: 'constructor' }, { bos_token_id: 1 });
     expect(t.bosId).toBe(1);
+  });
+
+  // JSON.parse accepts a list nested 6,000 deep, on which String() and JSON.stringify throw a
+  // RangeError; an object with a "toString" key makes String() throw a TypeError. Either, built
+  // into the message of a refusal, turned it into an untyped crash (lib/engine/brief.ts).
+  it('a deeply nested list or an object with a toString key, named in a refusal, stays a typed refusal', () => {
+    const deep = JSON.parse(`${'['.repeat(6000)}${']'.repeat(6000)}`) as unknown;
+    const own = JSON.parse('{"toString": 0}') as unknown;
+    const api = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return e instanceof ApiError ? e.type : code(() => { throw e; });
+      }
+    };
+    for (const v of [deep, own]) {
+      expect(code(() => hfTokenizer({ model: { ...model, vocab: { a: 0, b: v } } }, null, null))).toBe('ERR_MODEL_FORMAT');
+      expect(code(() => hfTokenizer({ model: { ...model, type: v } }, null, null))).toBe('ERR_MODEL_UNSUPPORTED');
+      expect(code(() => hfTokenizer({ model, pre_tokenizer: { type: v } }, null, null))).toBe('ERR_MODEL_UNSUPPORTED');
+      expect(code(() => hfConfig({ model_type: v }, new Set()))).toBe('ERR_MODEL_UNSUPPORTED');
+      expect(code(() => hfRopeScaling({ rope_type: 'linear', factor: v }, 'config.json'))).toBe('ERR_MODEL_FORMAT');
+      expect(code(() => validateEvent({ type: v }))).toBe('ERR_EVENT');
+      expect(api(() => parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], temperature: v }, 'chat', 64))).toBe('invalid_request_error');
+    }
   });
 });
 

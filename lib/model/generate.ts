@@ -6,6 +6,7 @@
  */
 import { deviceTensorsBuilt, gpu, type NativeDeviceTensor } from '../engine/device-tensor.js';
 import { fail } from '../engine/errors.js';
+import { brief } from '../engine/brief.js';
 import { native } from '../engine/native.js';
 import { Tensor } from '../engine/tensor.js';
 import { DeviceLlama, type DeviceKvCache } from './device-llama.js';
@@ -178,8 +179,8 @@ export function checkRequest(model: LlamaModel, r: GenerateRequest, what = 'requ
   const V = model.config.vocabSize;
   if (r === null || typeof r !== 'object') fail('ERR_ARGUMENT', `${what} must be an object`);
   if (!Array.isArray(r.prompt) || r.prompt.length === 0) fail('ERR_ARGUMENT', `${what}: prompt must be a non-empty array of token ids`);
-  for (const t of r.prompt) if (!Number.isInteger(t) || t < 0 || t >= V) fail('ERR_RANGE', `${what}: prompt token ${String(t)} is outside the vocabulary 0..${V - 1}`);
-  if (!Number.isSafeInteger(r.maxTokens) || r.maxTokens < 1) fail('ERR_ARGUMENT', `${what}: maxTokens must be a positive integer, got ${String(r.maxTokens)}`);
+  for (const t of r.prompt) if (!Number.isInteger(t) || t < 0 || t >= V) fail('ERR_RANGE', `${what}: prompt token ${brief(t)} is outside the vocabulary 0..${V - 1}`);
+  if (!Number.isSafeInteger(r.maxTokens) || r.maxTokens < 1) fail('ERR_ARGUMENT', `${what}: maxTokens must be a positive integer, got ${brief(r.maxTokens)}`);
   if (r.prompt.length + r.maxTokens - 1 > model.config.contextLength)
     fail('ERR_RANGE', `${what}: ${r.prompt.length} prompt + ${r.maxTokens} new tokens exceed the context of ${model.config.contextLength}`);
   const s = r.seed ?? 0;

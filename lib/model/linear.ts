@@ -5,6 +5,7 @@
  * gemmWeights, which widens on the fly and gives the bytes of "widen, then the f32 gemm".
  */
 import { fail } from '../engine/errors.js';
+import { brief } from '../engine/brief.js';
 import { native, type NativeAddon } from '../engine/native.js';
 import type { Weight, WeightFormat } from './types.js';
 
@@ -149,7 +150,7 @@ export function rowBytes(format: WeightFormat, k: number): number {
     case 'q8_0':
       if (k % Q8_BLOCK !== 0) fail('ERR_MODEL_SHAPE', `q8_0 rows need a multiple of 32 values, got ${k}`);
       return (k / Q8_BLOCK) * Q8_BYTES;
-    default: return fail('ERR_MODEL_FORMAT', `unknown weight format '${String(format)}'`);
+    default: return fail('ERR_MODEL_FORMAT', `unknown weight format ${brief(format)}`);
   }
 }
 

@@ -14,6 +14,7 @@
  * a request computes the same bytes alone or batched, prefilled at once or in chunks.
  */
 import { fail } from '../engine/errors.js';
+import { brief } from '../engine/brief.js';
 import { native } from '../engine/native.js';
 import { KvCache } from './kv-cache.js';
 import { decodeLayoutPreferred, linear, linearMany, swiglu, widenRows, widenVector, type MatrixWeight } from './linear.js';
@@ -108,7 +109,7 @@ export class LlamaModel {
    */
   constructor(readonly weights: ModelWeights, opts: LlamaModelOptions = {}) {
     const c = weights.config;
-    if (c.architecture !== 'llama') fail('ERR_MODEL_UNSUPPORTED', `architecture '${String(c.architecture)}' is not supported`);
+    if (c.architecture !== 'llama') fail('ERR_MODEL_UNSUPPORTED', `architecture ${brief(c.architecture)} is not supported`);
     if (c.headCount % c.headCountKv !== 0) fail('ERR_MODEL_SHAPE', 'attention heads must be a multiple of KV heads');
     this.config = c;
     this.#embd = weights.get('token_embd.weight');

@@ -18,6 +18,7 @@
  * wrong output that every node agrees on.
  */
 import { fail } from '../engine/errors.js';
+import { brief } from '../engine/brief.js';
 import { native } from '../engine/native.js';
 import { widenVector } from './linear.js';
 import type { LlamaConfig, ModelWeights } from './types.js';
@@ -37,7 +38,7 @@ const TWO_PI_F32 = f(2 * Math.PI);
 /** A finite number above `min` (or equal to it when `inclusive`), else ERR_MODEL_FORMAT naming it. */
 function finite(v: unknown, name: string, what: string, min: number, inclusive: boolean): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || (inclusive ? v < min : v <= min)) {
-    fail('ERR_MODEL_FORMAT', `${what}: RoPE scaling ${name} ${String(v)} must be a finite number ${inclusive ? '>=' : '>'} ${min}`);
+    fail('ERR_MODEL_FORMAT', `${what}: RoPE scaling ${name} ${brief(v)} must be a finite number ${inclusive ? '>=' : '>'} ${min}`);
   }
   return v;
 }
@@ -45,7 +46,7 @@ function finite(v: unknown, name: string, what: string, min: number, inclusive: 
 /** Checks the numbers of a scaling (factor >= 1 keeps every divisor >= 1, see the kernel contract). */
 export function checkRopeScaling(s: RopeScaling, what: string): RopeScaling {
   if (s.type === 'none') return s;
-  if (s.type !== 'linear' && s.type !== 'llama3') fail('ERR_MODEL_UNSUPPORTED', `${what}: RoPE scaling '${String((s as { type: unknown }).type)}' is not supported`);
+  if (s.type !== 'linear' && s.type !== 'llama3') fail('ERR_MODEL_UNSUPPORTED', `${what}: RoPE scaling ${brief((s as { type: unknown }).type)} is not supported`);
   finite(s.factor, 'factor', what, 1, true);
   if (s.type === 'llama3') {
     finite(s.lowFreqFactor, 'low_freq_factor', what, 0, false);

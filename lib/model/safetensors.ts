@@ -5,6 +5,7 @@
  * checkpoints keep Q/K in rotate-half order, the configuration says ropeNeox = true.
  */
 import { fail } from '../engine/errors.js';
+import { brief } from '../engine/brief.js';
 import { mapFile } from '../engine/files.js';
 import { hfRopeScaling, scalingField } from './rope-scaling.js';
 import type { LlamaConfig, Weight, WeightFormat } from './types.js';
@@ -59,7 +60,7 @@ export function readSafetensors(source: string | Uint8Array): SafetensorsFile {
       fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' needs dtype, shape and data_offsets`);
     }
     const shape = t.shape as unknown[];
-    if (shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' has a bad shape ${JSON.stringify(shape)}`);
+    if (shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' has a bad shape (${shape.length > 8 ? `${shape.length} dimensions` : shape.map((d) => brief(d)).join(', ')})`);
     const [b, e] = t.data_offsets as unknown[];
     if (!Number.isSafeInteger(b) || !Number.isSafeInteger(e) || (b as number) < 0 || (e as number) < (b as number)) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' has bad data_offsets`);
     const begin = start + (b as number);
@@ -118,7 +119,7 @@ export function hfConfig(cfg: unknown, names: Set<string>, what = 'config.json')
   if (typeof cfg !== 'object' || cfg === null) fail('ERR_MODEL_FORMAT', `${what}: not a JSON object`);
   const c = cfg as Record<string, unknown>;
   const type = c.model_type;
-  if (typeof type !== 'string' || !ARCHS.has(type)) fail('ERR_MODEL_UNSUPPORTED', `${what}: unknown architecture '${String(type)}' (supported: ${[...ARCHS].join(', ')})`);
+  if (typeof type !== 'string' || !ARCHS.has(type)) fail('ERR_MODEL_UNSUPPORTED', `${what}: unknown architecture ${brief(type)} (supported: ${[...ARCHS].join(', ')})`);
   const num = (k: string, fallback?: number): number => {
     const v = c[k] ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) fail('ERR_MODEL_FORMAT', `${what}: '${k}' is missing or not a number`);

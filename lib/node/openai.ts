@@ -3,6 +3,7 @@
  * field (unknown fields too: a misspelled parameter must not be silently ignored); a bad request
  * gets an OpenAI-style error object {error: {message, type, param, code}}.
  */
+import { brief } from '../engine/brief.js';
 
 export class ApiError extends Error {
   constructor(readonly status: number, message: string, readonly type: string, readonly param: string | null = null, readonly code: string | null = null) {
@@ -41,7 +42,7 @@ function bad(message: string, param: string | null): never {
 function number(o: Record<string, unknown>, k: string, def: number, ok: (n: number) => boolean, what: string): number {
   const v = o[k];
   if (v === undefined || v === null) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) bad(`'${k}' must be ${what}, got ${JSON.stringify(v)}`, k);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) bad(`'${k}' must be ${what}, got ${brief(v)}`, k);
   return v;
 }
 

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fail } from '../engine/errors.js';
+import { brief } from '../engine/brief.js';
 import { isHex32 } from './ids.js';
 import { MAX_AMOUNT, type Params, DEFAULT_PARAMS } from './params.js';
 import type { Event, EventType } from './types.js';
@@ -138,7 +139,7 @@ function checkField(type: string, name: string, kind: FieldKind, v: unknown): un
 export function validateEvent(input: unknown, { stamped = true } = {}): Event {
   if (!isObject(input)) fail('ERR_EVENT', 'an event must be a JSON object');
   const type = input.type;
-  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, type)) fail('ERR_EVENT', `unknown event type ${JSON.stringify(type)?.slice(0, 40)}`);
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, type)) fail('ERR_EVENT', `unknown event type ${brief(type)}`);
   const fields = FIELDS[type as EventType];
   const { entries, stamped: stampedFields } = CHECKS.get(type as EventType)!;
   const out: Record<string, unknown> = { type };

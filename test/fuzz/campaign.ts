@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { caseFileName, type ChildJob, type ChildMessage } from './child-protocol.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-export const REPO_ROOT = join(here, '..', '..');
+const REPO_ROOT = join(here, '..', '..');
 const CHILD = join(here, 'child.ts');
 const REGISTER = pathToFileURL(join(here, 'register-ts.mjs')).href;
 

@@ -28,7 +28,6 @@ async function main(): Promise<void> {
     if (outcome.kind === 'untyped' && job.failuresDir && !job.files) writeFileSync(join(job.failuresDir, caseFileName(job.target, job.seed, i)), input);
     send({ t: 'end', i, outcome });
   }
-  await target.close?.();
   send({ t: 'done' });
 }
 

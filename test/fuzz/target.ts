@@ -6,8 +6,7 @@
  * admitting its own bug), or, judged by the parent process, a crash or a hang.
  */
 import { AtomaError } from '../../lib/engine/errors.js';
-import type { Rng } from './prng.js';
-import { Rng as CaseRng } from './prng.js';
+import { Rng } from './prng.js';
 import { mutateBytes } from './mutate-bytes.js';
 
 export interface FuzzTarget {
@@ -25,8 +24,6 @@ export interface FuzzTarget {
   run(input: Uint8Array): unknown;
   /** The typed code of a refusal this target promises, or null when `e` is not one. */
   typedCode?(e: unknown): string | null;
-  /** Frees what run() keeps between cases (workers, databases). */
-  close?(): Promise<void> | void;
 }
 
 export type CaseOutcome =
@@ -64,7 +61,7 @@ export async function judge(target: FuzzTarget, input: Uint8Array): Promise<Case
  */
 export function caseInput(target: FuzzTarget, seeds: readonly Uint8Array[], seed: string, index: number): Uint8Array {
   if (index < seeds.length) return seeds[index];
-  const rng = CaseRng.forCase(seed, target.name, index);
+  const rng = Rng.forCase(seed, target.name, index);
   let out = rng.pick(seeds);
   for (let n = rng.count(4); n > 0; n--) {
     let structured: Uint8Array | null = null;

@@ -5,6 +5,7 @@
  * Anything else raises ERR_MODEL_UNSUPPORTED naming the component.
  */
 import { fail } from '../../engine/errors.js';
+import { brief } from '../../engine/brief.js';
 import { BpeTokenizer, SPACE_MARK, type BpeOptions } from './bpe.js';
 import { GPT2_PATTERN, compilePattern } from './pretokenize.js';
 import type { AddedToken } from './special.js';
@@ -38,7 +39,7 @@ function tokenText(v: unknown): string | null {
 export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unknown, what = 'tokenizer.json'): BpeTokenizer {
   if (!isObj(tok) || !isObj(tok.model)) fail('ERR_MODEL_FORMAT', `${what}: not a tokenizer.json (no model)`);
   const model = tok.model;
-  if (model.type !== undefined && model.type !== 'BPE') fail('ERR_MODEL_UNSUPPORTED', `${what}: tokenizer model '${String(model.type)}' is not supported (BPE only)`);
+  if (model.type !== undefined && model.type !== 'BPE') fail('ERR_MODEL_UNSUPPORTED', `${what}: tokenizer model ${brief(model.type)} is not supported (BPE only)`);
   if (!isObj(model.vocab) || !Array.isArray(model.merges)) fail('ERR_MODEL_FORMAT', `${what}: BPE model needs vocab and merges`);
 
   // Vocabulary: ids may have gaps and added tokens may extend it.
@@ -48,7 +49,7 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
   let size = 0;
   const vocab = model.vocab as Record<string, unknown>;
   for (const v of Object.values(vocab)) {
-    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 1 << 24) fail('ERR_MODEL_FORMAT', `${what}: vocabulary id ${String(v)} is not a sensible integer`);
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 1 << 24) fail('ERR_MODEL_FORMAT', `${what}: vocabulary id ${brief(v)} is not a sensible integer`);
     size = Math.max(size, (v as number) + 1);
   }
   for (const a of addedRaw) if (Number.isInteger(a.id) && (a.id as number) >= 0 && (a.id as number) <= 1 << 24) size = Math.max(size, (a.id as number) + 1);
@@ -57,7 +58,7 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
   const added: AddedToken[] = addedRaw.map((a) => {
     if (!Number.isInteger(a.id) || typeof a.content !== 'string') fail('ERR_MODEL_FORMAT', `${what}: added token without id or content`);
     // Checked before the id indexes the vocabulary: tokens[338088718] = ... grows it to 338M entries.
-    if ((a.id as number) < 0 || (a.id as number) > 1 << 24) fail('ERR_MODEL_FORMAT', `${what}: added token id ${String(a.id)} is not a sensible integer`);
+    if ((a.id as number) < 0 || (a.id as number) > 1 << 24) fail('ERR_MODEL_FORMAT', `${what}: added token id ${brief(a.id)} is not a sensible integer`);
     tokens[a.id as number] = a.content;
     return { id: a.id as number, content: a.content, special: a.special === true };
   });
@@ -67,7 +68,7 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
       const i = m.indexOf(' ', 1);
       if (i > 0) return [m.slice(0, i), m.slice(i + 1)];
     }
-    fail('ERR_MODEL_FORMAT', `${what}: bad merge ${JSON.stringify(m)}`);
+    fail('ERR_MODEL_FORMAT', `${what}: bad merge ${brief(m)}`);
   });
 
   // Normalisers: Unicode forms apply; Prepend('▁') and Replace(' ', '▁') define SentencePiece style.
@@ -77,13 +78,13 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
     switch (n.type) {
       case 'NFC': case 'NFD': case 'NFKC': case 'NFKD': { const f = n.type; forms.push((s) => s.normalize(f)); break; }
       case 'Lowercase': forms.push((s) => s.toLowerCase()); break;
-      case 'Prepend': if (n.prepend !== SPACE_MARK) fail('ERR_MODEL_UNSUPPORTED', `${what}: Prepend normaliser of '${String(n.prepend)}'`); prepend = true; break;
+      case 'Prepend': if (n.prepend !== SPACE_MARK) fail('ERR_MODEL_UNSUPPORTED', `${what}: Prepend normaliser of ${brief(n.prepend)}`); prepend = true; break;
       case 'Replace': {
         const p = n.pattern as Json | undefined;
         if (!(isObj(p) && p.String === ' ' && n.content === SPACE_MARK)) fail('ERR_MODEL_UNSUPPORTED', `${what}: Replace normaliser other than ' ' -> '▁'`);
         break;
       }
-      default: fail('ERR_MODEL_UNSUPPORTED', `${what}: normaliser '${String(n.type)}' is not supported`);
+      default: fail('ERR_MODEL_UNSUPPORTED', `${what}: normaliser ${brief(n.type)} is not supported`);
     }
   }
   const normalize = forms.length ? (s: string) => forms.reduce((acc, f) => f(acc), s) : undefined;
@@ -101,7 +102,7 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
         break;
       case 'Split': {
         const pat = p.pattern as Json | undefined;
-        if (p.invert === true || (p.behavior !== undefined && p.behavior !== 'Isolated')) fail('ERR_MODEL_UNSUPPORTED', `${what}: Split pre-tokenizer with behavior ${String(p.behavior)}${p.invert ? ', inverted' : ''}`);
+        if (p.invert === true || (p.behavior !== undefined && p.behavior !== 'Isolated')) fail('ERR_MODEL_UNSUPPORTED', `${what}: Split pre-tokenizer with behavior ${brief(p.behavior)}${p.invert ? ', inverted' : ''}`);
         if (isObj(pat) && typeof pat.Regex === 'string') patterns.push(compilePattern(pat.Regex));
         else if (isObj(pat) && typeof pat.String === 'string') patterns.push(new RegExp(pat.String.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu'));
         else fail('ERR_MODEL_FORMAT', `${what}: Split pre-tokenizer without a pattern`);
@@ -109,7 +110,7 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
       }
       case 'Digits': patterns.push(p.individual_digits ? /\p{N}/gu : /\p{N}+/gu); break;
       case 'Metaspace': metaspace = p; break;
-      default: fail('ERR_MODEL_UNSUPPORTED', `${what}: pre-tokenizer '${String(p.type)}' is not supported`);
+      default: fail('ERR_MODEL_UNSUPPORTED', `${what}: pre-tokenizer ${brief(p.type)} is not supported`);
     }
   }
   if (!byteLevel && flatten(tok.decoder, 'decoders', what).some((d) => d.type === 'ByteLevel')) byteLevel = true;
@@ -146,7 +147,7 @@ export function hfTokenizer(tok: unknown, tokConfig: unknown, modelConfig: unkno
   let spacePrefix: 'first' | 'after-special' | 'never' = prepend ? 'after-special' : 'never';
   let splitOnSpace = false;
   if (metaspace) {
-    if (metaspace.replacement !== undefined && metaspace.replacement !== SPACE_MARK) fail('ERR_MODEL_UNSUPPORTED', `${what}: Metaspace replacement '${String(metaspace.replacement)}'`);
+    if (metaspace.replacement !== undefined && metaspace.replacement !== SPACE_MARK) fail('ERR_MODEL_UNSUPPORTED', `${what}: Metaspace replacement ${brief(metaspace.replacement)}`);
     const scheme = metaspace.prepend_scheme ?? (metaspace.add_prefix_space === false ? 'never' : 'always');
     spacePrefix = scheme === 'first' ? 'first' : scheme === 'never' ? 'never' : 'after-special';
     splitOnSpace = metaspace.split === true;
