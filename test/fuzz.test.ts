@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AtomaError } from '../lib/engine/errors.js';
 import { readGguf } from '../lib/model/gguf/reader.js';
-import { ggufWeights } from '../lib/model/gguf/llama.js';
+import { ggufConfig, ggufWeights } from '../lib/model/gguf/llama.js';
+import { encodeGguf, ggufValue } from '../lib/model/gguf/writer.js';
 import { hfTokenizer } from '../lib/model/tokenizer/hf.js';
 import { hfConfig } from '../lib/model/safetensors.js';
 import { hfRopeScaling } from '../lib/model/rope-scaling.js';
@@ -107,6 +108,13 @@ describe('parser bugs the fuzzer found, now typed refusals', () => {
       expect(code(() => hfRopeScaling({ rope_type: 'linear', factor: v }, 'config.json'))).toBe('ERR_MODEL_FORMAT');
       expect(code(() => validateEvent({ type: v }))).toBe('ERR_EVENT');
       expect(api(() => parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], temperature: v }, 'chat', 64))).toBe('invalid_request_error');
+    }
+  });
+
+  it('GGUF: an architecture named like an Object method is unknown, not found on the prototype', () => {
+    for (const arch of ['constructor', 'toString', '__proto__']) {
+      const f = readGguf(encodeGguf({ metadata: [['general.architecture', ggufValue.string(arch)]], tensors: [] }));
+      expect(code(() => ggufConfig(f))).toBe('ERR_MODEL_UNSUPPORTED');
     }
   });
 });

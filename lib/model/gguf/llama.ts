@@ -18,7 +18,8 @@ export function ggufConfig(file: GgufFile, what = 'GGUF'): LlamaConfig {
   const m = new GgufMetadata(file.metadata, what);
   const arch = m.string('general.architecture');
   if (arch === undefined) fail('ERR_MODEL_FORMAT', `${what}: metadata 'general.architecture' is missing`);
-  const spec = ARCHITECTURES[arch];
+  // Own keys only: 'constructor' or 'toString' would find Object.prototype's and pass as an architecture.
+  const spec = Object.hasOwn(ARCHITECTURES, arch) ? ARCHITECTURES[arch] : undefined;
   if (spec === undefined) fail('ERR_MODEL_UNSUPPORTED', `${what}: unknown architecture '${arch}' (supported: ${Object.keys(ARCHITECTURES).join(', ')})`);
   const k = (s: string) => `${arch}.${s}`;
   const embeddingLength = m.requireNumber(k('embedding_length'));
