@@ -12,7 +12,8 @@ import { readGguf } from '../lib/model/gguf/reader.js';
 import { ggufConfig, ggufWeights } from '../lib/model/gguf/llama.js';
 import { encodeGguf, ggufValue } from '../lib/model/gguf/writer.js';
 import { hfTokenizer } from '../lib/model/tokenizer/hf.js';
-import { hfConfig } from '../lib/model/safetensors.js';
+import { hfConfig, readSafetensors, safetensorsWeights } from '../lib/model/safetensors.js';
+import { ggufTokenizer } from '../lib/model/tokenizer/gguf.js';
 import { hfRopeScaling } from '../lib/model/rope-scaling.js';
 import { validateEvent } from '../lib/protocol/validate.js';
 import { ApiError, parseRequest } from '../lib/node/openai.js';
@@ -115,6 +116,18 @@ describe('parser bugs the fuzzer found, now typed refusals', () => {
     for (const arch of ['constructor', 'toString', '__proto__']) {
       const f = readGguf(encodeGguf({ metadata: [['general.architecture', ggufValue.string(arch)]], tensors: [] }));
       expect(code(() => ggufConfig(f))).toBe('ERR_MODEL_UNSUPPORTED');
+    }
+  });
+
+  it('GGUF tokenizer.ggml.pre and safetensors dtype named like an Object method are unsupported (a TypeError, a dtype of NaN bytes)', () => {
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const f = readGguf(encodeGguf({ metadata: [['tokenizer.ggml.model', ggufValue.string('gpt2')], ['tokenizer.ggml.tokens', ggufValue.strings(['a', 'b', 'ab'])],
+        ['tokenizer.ggml.merges', ggufValue.strings(['a b'])], ['tokenizer.ggml.pre', ggufValue.string(name)]], tensors: [] }));
+      expect(code(() => ggufTokenizer(f))).toBe('ERR_MODEL_UNSUPPORTED');
+      const header = Buffer.from(JSON.stringify({ 'model.norm.weight': { dtype: name, shape: [2], data_offsets: [0, 8] } }));
+      const bytes = Buffer.concat([Buffer.alloc(8), header, Buffer.alloc(8)]);
+      bytes.writeBigUInt64LE(BigInt(header.length), 0);
+      expect(code(() => safetensorsWeights([{ file: readSafetensors(bytes), what: 'x.safetensors' }]))).toBe('ERR_MODEL_UNSUPPORTED');
     }
   });
 });

@@ -13,6 +13,8 @@ import type { LlamaConfig, Weight, WeightFormat } from './types.js';
 const DTYPES: Record<string, { format: WeightFormat; bytes: number }> = {
   F32: { format: 'f32', bytes: 4 }, F16: { format: 'f16', bytes: 2 }, BF16: { format: 'bf16', bytes: 2 },
 };
+/** Own keys only: a dtype 'constructor' found Object.prototype's and passed as a dtype. */
+const dtypeOf = (d: string) => (Object.hasOwn(DTYPES, d) ? DTYPES[d] : undefined);
 const MAX_HEADER = 100 << 20;
 
 export interface SafetensorsTensor {
@@ -66,7 +68,7 @@ export function readSafetensors(source: string | Uint8Array): SafetensorsFile {
     const begin = start + (b as number);
     const end = start + (e as number);
     if (end > bytes.length) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' data [${begin}, ${end}) is out of bounds (file is ${bytes.length} bytes; truncated?)`);
-    const dt = DTYPES[t.dtype];
+    const dt = dtypeOf(t.dtype);
     const elements = (shape as number[]).reduce((x, y) => x * y, 1);
     if (dt && elements * dt.bytes !== end - begin) fail('ERR_MODEL_SHAPE', `${what}: tensor '${name}' has ${end - begin} bytes, shape [${shape.join(', ')}] in ${t.dtype} needs ${elements * dt.bytes}`);
     tensors.push({ name, dtype: t.dtype, shape: shape as number[], begin, end });
@@ -103,7 +105,7 @@ export function safetensorsWeights(files: { file: SafetensorsFile; what: string 
     for (const t of file.tensors) {
       const name = ggufName(t.name);
       if (name === null) continue; // e.g. rotary_emb.inv_freq: derived from the config
-      const dt = DTYPES[t.dtype];
+      const dt = dtypeOf(t.dtype);
       if (!dt) fail('ERR_MODEL_UNSUPPORTED', `${what}: tensor '${t.name}' has dtype ${t.dtype}; supported: F32, F16, BF16`);
       if (map.has(name)) fail('ERR_MODEL_FORMAT', `${what}: tensor '${t.name}' appears in more than one shard`);
       map.set(name, { name, format: dt.format, shape: t.shape, bytes: file.bytes.subarray(t.begin, t.end) });

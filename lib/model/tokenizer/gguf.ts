@@ -63,7 +63,8 @@ export function ggufTokenizer(file: GgufFile, what = 'GGUF'): BpeTokenizer {
   const merges = m.stringArray('tokenizer.ggml.merges');
   if (merges === undefined) fail('ERR_MODEL_FORMAT', `${what}: a gpt2 tokenizer needs tokenizer.ggml.merges`);
   const pre = m.string('tokenizer.ggml.pre') ?? 'default';
-  const patterns = GGUF_PRE_PATTERNS[pre];
+  // Own keys only: 'constructor' found Object.prototype's, and .map on it threw a TypeError.
+  const patterns = Object.hasOwn(GGUF_PRE_PATTERNS, pre) ? GGUF_PRE_PATTERNS[pre] : undefined;
   if (patterns === undefined) fail('ERR_MODEL_UNSUPPORTED', `${what}: pre-tokenizer '${pre}' is not supported (${Object.keys(GGUF_PRE_PATTERNS).join(', ')})`);
   return new BpeTokenizer({
     ...common, kind: 'byte-level', merges: merges.map((s) => parseMerge(s, what)),
