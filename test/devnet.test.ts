@@ -75,12 +75,12 @@ describe('executor', () => {
     // Bisection's result: the first differing leaf. The referee recomputes exactly that one.
     const first = honest.leaves.findIndex((x, i) => !x.equals(forged.leaves[i]));
     expect(first).toBe(3 * L);        // token 2 changed -> step 3, layer 0
-    const ref = refereeLeaf(model, a, first);
+    const ref = refereeLeaf(model, a, first).leafHash;
     expect(ref).toBe(Trace.fromLeafHashes(honest.leaves).leaf(first));
     expect(ref).not.toBe(Trace.fromLeafHashes(forged.leaves).leaf(first));
     // Any leaf, including step 0 and a later layer, on another CPU path.
     configure({ isa: info().isas[0], threads: 1 });
-    for (const i of [0, 1, 2 * L + L - 1, 6 * L - 1]) expect(refereeLeaf(model, a, i)).toBe(honest.leaves[i].toString('hex'));
+    for (const i of [0, 1, 2 * L + L - 1, 6 * L - 1]) expect(refereeLeaf(model, a, i).leafHash).toBe(honest.leaves[i].toString('hex'));
     expect(() => refereeLeaf(model, a, 6 * L)).toThrow(AtomaError);
   });
 });

@@ -34,7 +34,7 @@ try {
           }
           throw e;
         }
-        if (m.op === 'refereeLeaf') port.postMessage({ type: 'opDone', result: { leafHash: refereeLeaf(model, m.assignment, m.index) } });
+        if (m.op === 'refereeLeaf') port.postMessage({ type: 'opDone', result: refereeLeaf(model, m.assignment, m.index, m.agreed) });
         else {
           const x = execute(model, m.assignment);
           const result: WireExecution = { tokens: x.tokens, outputDigest: x.outputDigest, traceRoot: x.traceRoot, leaves: Buffer.concat(x.leaves) };

@@ -6,7 +6,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { AtomaError } from '../engine/errors.js';
-import type { Assignment } from './executor.js';
+import type { AgreedRange } from '../protocol/types.js';
+import type { Assignment, RefereeAnswer } from './executor.js';
 import { isRefusalCode, RefusalError } from './refusal.js';
 import { compiledEntry } from '../engine/compiled-entry.js';
 import type { PackedWeightsInfo } from '../model/llama.js';
@@ -34,7 +35,7 @@ export interface WireResult {
 /** Protocol work for the engine thread (executor.ts): run alone, never batched. */
 export type EngineOp =
   | { op: 'execute'; assignment: Assignment }
-  | { op: 'refereeLeaf'; assignment: Assignment; index: number };
+  | { op: 'refereeLeaf'; assignment: Assignment; index: number; agreed?: AgreedRange[] };
 
 /** An execution as it crosses the thread boundary: the leaf hashes as one buffer of 32-byte hashes. */
 export interface WireExecution {
@@ -44,7 +45,7 @@ export interface WireExecution {
   leaves: Uint8Array;
 }
 
-export type OpResult<O extends EngineOp> = O extends { op: 'execute' } ? WireExecution : { leafHash: string };
+export type OpResult<O extends EngineOp> = O extends { op: 'execute' } ? WireExecution : RefereeAnswer;
 
 type Msg =
   | { type: 'ready'; digest: string; packed: PackedWeightsInfo | null }

@@ -5,12 +5,14 @@
  * rounds. `replay` rebuilds the trace of a given token sequence (teacher forcing): a byzantine
  * node uses it to forge a consistent trace for a changed token; a test uses it to check that the
  * replay of the honest tokens gives generate's trace. `refereeLeaf` is the referee's single-leaf
- * re-execution (model/trace.ts recomputeLeaf).
+ * answer: a re-run of the request's prefix up to the disputed step, checked against the agreed prefix.
  */
 import { fail } from '../engine/errors.js';
 import { generate, outputDigest, type GenerateRequest } from '../model/generate.js';
 import type { LlamaModel } from '../model/llama.js';
-import { leafHash, recomputeLeaf, traceRoot } from '../model/trace.js';
+import { leafHash, traceRoot } from '../model/trace.js';
+import { Trace } from '../protocol/trace.js';
+import type { AgreedRange } from '../protocol/types.js';
 
 /** An assignment's work: plain JSON, sent by the client to the sampled nodes. */
 export interface Assignment {
@@ -74,25 +76,41 @@ export function forge(model: LlamaModel, a: Assignment, honest: Execution, pick:
   return replay(model, a.prompt, tokens);
 }
 
+/** A referee's answer for one leaf (refereeLeaf). */
+export interface RefereeAnswer {
+  /** The leaf's hash (hex) in the honest execution. */
+  leafHash: string;
+  /** The first agreed range whose root differs from the honest leaves: both sides committed the
+   *  same wrong state before the disputed leaf. null when the agreed prefix is the honest one. */
+  prefixMismatch: AgreedRange | null;
+}
+
 /**
- * The referee's answer for leaf `index` (step = index / layers, layer = index % layers): the
- * correct leaf hash given the agreed state before it. The agreed tokens of steps before the leaf
- * follow from the agreed leaves (each token is sampled from the previous step's last layer), so
- * the referee derives them by running those steps, builds the layer's input rows over every
- * position up to the step, and recomputes that one layer at that one step (recomputeLeaf).
+ * The referee's answer for leaf `index` (step = index / layers, layer = index % layers): its hash
+ * in the honest execution, from a re-run of the request's prefix only -- steps 0..step, not the
+ * maxTokens steps of a full re-execution. The tokens the disputed step feeds are not on the log
+ * (the trace holds hashes), so the steps before it are run to sample them; that run records the
+ * leaves of every step up to the disputed one, the disputed leaf among them, on generate()'s own
+ * path, so the answer is by construction the leaf an honest executor commits to. The leaves
+ * before `index` are checked against the `agreed` ranges of the bisection (AgreedRange roots,
+ * both sides' committed subtrees): a mismatch means both sides diverged from the honest run
+ * before the disputed leaf, and is reported rather than trusted.
+ *
+ * @example
+ * const { leafHash } = refereeLeaf(model, assignment, effect.leafIndex, effect.agreedPrefix);
  */
-export function refereeLeaf(model: LlamaModel, a: Assignment, index: number): string {
+export function refereeLeaf(model: LlamaModel, a: Assignment, index: number, agreed: readonly AgreedRange[] = []): RefereeAnswer {
   const L = model.config.blockCount;
   if (!Number.isSafeInteger(index) || index < 0 || index >= a.maxTokens * L) fail('ERR_RANGE', `leaf index ${index} is outside the trace`);
-  const step = Math.floor(index / L), layer = index % L;
-  const prefix = step > 0 ? generate(model, [{ ...request(a), maxTokens: step, stopTokens: [] }])[0].tokens : [];
-  const all = [...a.prompt, ...prefix];
-  let input: Float32Array;
-  if (layer === 0) input = model.embed(all);
-  else {
-    const rows: Float32Array[] = [];
-    model.forward([{ cache: model.newCache(), tokens: all }], { onLayer: (_i, l, x) => { if (l === layer - 1) rows.push(x.slice()); } });
-    input = rows[0];
+  for (const r of agreed) {
+    if (!(Number.isSafeInteger(r.start) && Number.isSafeInteger(r.end) && 0 <= r.start && r.start < r.end && r.end <= index))
+      fail('ERR_RANGE', `agreed range [${r.start}, ${r.end}) does not lie before leaf ${index}`);
   }
-  return recomputeLeaf(model, layer, input, step === 0 ? 0 : all.length - 1).hash.toString('hex');
+  const step = Math.floor(index / L);
+  // The disputed step runs whole: stopping at its layer would save under one decode step and
+  // need a second forward path beside generate's (host and device).
+  const { leaves } = generate(model, [{ ...request(a), maxTokens: step + 1 }])[0];
+  const prefix = Trace.fromLeafHashes(leaves.slice(0, index));
+  const prefixMismatch = agreed.find((r) => prefix.root(r.start, r.end) !== r.root) ?? null;
+  return { leafHash: leaves[index].toString('hex'), prefixMismatch };
 }

@@ -30,7 +30,7 @@ import { AtomaError } from '../engine/errors.js';
 import { merkleLeaf } from '../engine/hash.js';
 import { commitment } from '../protocol/commitment.js';
 import { Trace } from '../protocol/trace.js';
-import type { Effect, Event } from '../protocol/types.js';
+import type { Dispute, Effect, Event } from '../protocol/types.js';
 import { decodeAssignment } from './assignment-input.js';
 import { RefusalError, refusalResult, type RefusalCode } from './refusal.js';
 import { decodeWasmAssignment, type WasmAssignment } from './wasm-assignment.js';
@@ -544,8 +544,14 @@ export class Participant {
       if (j.mode === 'leaf' && t.kind === 'inference') {
         let leafHash: string;
         try {
-          const r = await this.onEngine(t.digest, { op: 'refereeLeaf', assignment: decodeAssignment(bytes, input), index: j.leafIndex }, j.deadline);
+          // The agreed prefix the bisection recorded (the ledger's dispute, while it waits on this leaf).
+          const x = rec.dispute as Dispute | undefined;
+          const agreed = x?.stage === 'reexecute' && x.mode === 'leaf' && x.lo === j.leafIndex ? x.agreed : [];
+          const r = await this.onEngine(t.digest, { op: 'refereeLeaf', assignment: decodeAssignment(bytes, input), index: j.leafIndex, agreed }, j.deadline);
           leafHash = r.leafHash;
+          // The answer stays the honest leaf (what anyone re-running the prefix reproduces); a verdict
+          // `reexecuted` cannot say "both wrong before this leaf", so the mismatch goes to the log.
+          if (r.prefixMismatch) log('warn', 'both sides diverged from the re-execution before the disputed leaf', { request: j.request, leafIndex: j.leafIndex, range: r.prefixMismatch });
         } catch (err) {
           const code = err instanceof RefusalError ? err.code : (err as AtomaError).code === 'ERR_EVENT' ? 'ERR_EVENT' : null;
           if (!code) throw err;
