@@ -3,7 +3,8 @@
  * layer's output rows for the step's new positions (step 0 = the whole prompt, however it was
  * chunked; step s >= 1 = the one row of decode step s). traceRoot is the Merkle root of the leaf
  * hashes in (step, layer) order. Two nodes that disagree bisect their leaves to the first
- * differing (step, layer), and a referee recomputes only that leaf (recomputeLeaf).
+ * differing (step, layer); the referee answers that leaf (node/executor.ts refereeLeaf).
+ * recomputeLeaf recomputes one leaf from given layer input rows.
  */
 import { fail } from '../engine/errors.js';
 import { createHasher, merkleLeaf, merkleRootOfLeafHashes } from '../engine/hash.js';
