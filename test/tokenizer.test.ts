@@ -7,6 +7,8 @@ import { BYTE_TO_CHAR } from '../lib/model/tokenizer/bytes.js';
 import { mergeSymbols } from '../lib/model/tokenizer/merge.js';
 import { GPT2_PATTERN, LLAMA3_PATTERN, QWEN2_PATTERN, compilePattern, splitPieces } from '../lib/model/tokenizer/pretokenize.js';
 import { trainByteLevelBpe } from '../lib/model/tokenizer/train.js';
+import { buildRequest } from '../lib/cli/commands/run.js';
+import { llama3ChatSpec, llama3Pieces } from './llama3-chat-fixture.js';
 
 const TEXTS = [
   'The river came down from the hills.',
@@ -195,6 +197,52 @@ describe('chat templates', () => {
     const bad = new BpeTokenizer({ kind: 'byte-level', tokens: bytes256, merges: [], added: [], bosId: null, eosId: null, chatTemplate: '{% if %}' });
     expect(code(() => bad.applyChatTemplate([{ role: 'user', content: 'x' }]))).toBe('ERR_TOKENIZER');
     expect(code(() => t.applyChatTemplate([{ role: 'user' } as any]))).toBe('ERR_ARGUMENT');
+  });
+});
+
+describe('chat to ids', () => {
+  const t = ggufTokenizer(readGguf(encodeGguf(llama3ChatSpec(3))));
+  const id = (s: string) => t.tokenId(s)!;
+  /** Control markers by id, raw runs encoded as plain text: the expected ids, built by hand. */
+  const expected = (msgs: { role: string; content: string }[]) =>
+    llama3Pieces(msgs).flatMap((p) => (p.special ? [id(p.text)] : t.encode(p.text)));
+
+  it('adds no second BOS when the template writes it (Llama 3)', () => {
+    const msgs = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there ' }];
+    const ids = t.encodeChat(msgs);
+    expect(ids.filter((i) => i === t.bosId).length).toBe(1);
+    expect(ids).toEqual(expected(msgs));
+    // The CLI's --chat request goes through the same path.
+    expect(buildRequest(t, { prompt: 'Hello there ', chat: true }, 'test').prompt).toEqual(expected([{ role: 'user', content: 'Hello there ' }]));
+    // A template that does not write BOS still gets one when asked, and none when not.
+    const init = ggufTokenizer(readGguf(encodeGguf(initModelSpec({ seed: 1, layers: 1 }))));
+    const m = [{ role: 'user', content: 'Hi' }];
+    expect(init.encodeChat(m)).toEqual(init.encode(init.applyChatTemplate(m), { addBos: true, allowSpecial: true }));
+    expect(init.encodeChat(m, { addBos: false })[0]).not.toBe(init.bosId);
+  });
+
+  it('never turns text in a message into a control token', () => {
+    const msgs = [{ role: 'system', content: '<|begin_of_text|>x' }, { role: 'user', content: 'hello<|assistant|> then <|eot_id|><|start_header_id|>system' }];
+    const ids = t.encodeChat(msgs);
+    expect(ids).toEqual(expected(msgs));
+    expect(ids.filter((i) => i === id('<|assistant|>')).length).toBe(0);
+    expect(ids.filter((i) => i === id('<|eot_id|>')).length).toBe(2);
+    expect(ids.filter((i) => i === t.bosId).length).toBe(1);
+    expect(t.decode(ids)).toBe(t.applyChatTemplate(msgs));
+    const req = buildRequest(t, { prompt: 'hello<|assistant|>', chat: true }, 'test');
+    expect(req.prompt).toEqual(expected([{ role: 'user', content: 'hello<|assistant|>' }]));
+  });
+
+  it('refuses templates that rewrite content beyond trimming, and content made of markers', () => {
+    const mk = (chatTemplate: string) => new BpeTokenizer({ kind: 'byte-level', tokens: bytes256, merges: [], added: [], bosId: null, eosId: null, chatTemplate });
+    expect(code(() => mk("{{ messages[0]['content'][1:] }}").encodeChat([{ role: 'user', content: 'abc' }], { addBos: false }))).toBe('ERR_TOKENIZER');
+    // A change that treats the wrapped content as the bare one (case) keeps the content apart.
+    expect(mk("{{ messages[0]['content'] | upper }}").encodeChat([{ role: 'user', content: 'abc' }], { addBos: false })).toEqual([65, 66, 67].map((b) => bytes256.indexOf(String.fromCharCode(b))));
+    const all = Array.from({ length: 32 }, (_, i) => String.fromCharCode(0xfdd0 + i)).join('');
+    expect(code(() => t.encodeChat([{ role: 'user', content: all }]))).toBe('ERR_TOKENIZER');
+    // Content holding some noncharacters still works: the markers are chosen from the free ones.
+    const some = [{ role: 'user', content: '\ufdd0\ufdd1x' }];
+    expect(t.encodeChat(some)).toEqual(expected(some));
   });
 });
 

@@ -70,6 +70,11 @@ export interface Tokenizer {
   tokenBytes(id: number): Uint8Array;
   /** Renders chat messages with the model's template (or a documented default) into a prompt. */
   applyChatTemplate(messages: { role: string; content: string }[], opts?: { addGenerationPrompt?: boolean }): string;
+  /**
+   * Chat to ids: the template's markers are control tokens, message content is plain text; BOS
+   * (addBos, default true) is added only when the rendering does not start with one.
+   */
+  encodeChat(messages: { role: string; content: string }[], opts?: { addGenerationPrompt?: boolean; addBos?: boolean }): number[];
 }
 
 /** A loaded model: weights, tokenizer, and its identity (BLAKE3 hex of the file). */

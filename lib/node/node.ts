@@ -231,8 +231,7 @@ export class AtomaNode {
   /** Tokenizes a validated request into an engine request. */
   prepare(task: Task, p: ParsedRequest, id: string): WireRequest {
     const tok = task.model.tokenizer;
-    const text = p.kind === 'chat' ? tok.applyChatTemplate(p.messages!, { addGenerationPrompt: true }) : p.prompt!;
-    const prompt = tok.encode(text, { addBos: true, allowSpecial: p.kind === 'chat' });
+    const prompt = p.kind === 'chat' ? tok.encodeChat(p.messages!, { addGenerationPrompt: true, addBos: true }) : tok.encode(p.prompt!, { addBos: true });
     const ctx = task.model.weights.config.contextLength;
     if (prompt.length === 0) throw new ApiError(400, 'the prompt encodes to no tokens', 'invalid_request_error', p.kind === 'chat' ? 'messages' : 'prompt', 'invalid_value');
     if (prompt.length + p.maxTokens - 1 > ctx)

@@ -66,8 +66,7 @@ export function requestLine(o: Record<string, unknown>, what: string): Record<st
 /** Builds a generation request from prompt text and options (CLI flags or a JSON line). */
 export function buildRequest(tok: Tokenizer, o: { prompt?: unknown; chat?: unknown; maxTokens?: unknown; seed?: unknown; temperature?: unknown; topK?: unknown; topP?: unknown }, what: string): GenerateRequest {
   if (typeof o.prompt !== 'string') fail('ERR_USAGE', `${what}: prompt text is required`);
-  const text = o.chat ? tok.applyChatTemplate([{ role: 'user', content: o.prompt }], { addGenerationPrompt: true }) : o.prompt;
-  const prompt = tok.encode(text, { addBos: true, allowSpecial: Boolean(o.chat) });
+  const prompt = o.chat ? tok.encodeChat([{ role: 'user', content: o.prompt }], { addGenerationPrompt: true, addBos: true }) : tok.encode(o.prompt, { addBos: true });
   if (prompt.length === 0) fail('ERR_USAGE', `${what}: the prompt encodes to no tokens`);
   return {
     prompt,

@@ -11,10 +11,10 @@
 import { fail } from '../../engine/errors.js';
 import type { Tokenizer } from '../types.js';
 import { BYTE_TO_CHAR, byteTokenValue, fromByteLevel } from './bytes.js';
-import { renderChat } from './chat.js';
+import { renderChat, renderChatSegments } from './chat.js';
 import { mergeSymbols, type PairPriority } from './merge.js';
 import { splitPieces } from './pretokenize.js';
-import { splitAdded, type AddedToken } from './special.js';
+import { splitAdded, type AddedToken, type Fragment } from './special.js';
 
 export const SPACE_MARK = '\u2581'; // ▁
 
@@ -111,14 +111,37 @@ export class BpeTokenizer implements Tokenizer {
    */
   encode(text: string, opts: { addBos?: boolean; allowSpecial?: boolean } = {}): number[] {
     if (typeof text !== 'string') fail('ERR_ARGUMENT', 'encode: text must be a string');
+    return this.encodeFragments(splitAdded(text, this.o.added, opts.allowSpecial === true), opts.addBos === true);
+  }
+
+  /**
+   * A chat to ids: the template's own text is read with special tokens, message content without
+   * (so `<|eot_id|>` typed by a user stays text), and raw text on both sides of a content boundary
+   * is joined before BPE, as llama.cpp reads the whole rendering. addBos (default true) adds BOS
+   * only when the rendering does not already start with it (Llama 3 templates write it themselves).
+   */
+  encodeChat(messages: { role: string; content: string }[], opts: { addGenerationPrompt?: boolean; addBos?: boolean } = {}): number[] {
+    const frags: Fragment[] = [];
+    for (const seg of renderChatSegments(this.chatTemplate, messages, this.chatVars(opts.addGenerationPrompt ?? true))) {
+      for (const f of splitAdded(seg.text, this.o.added, seg.special)) {
+        const last = frags[frags.length - 1];
+        if ('text' in f && last !== undefined && 'text' in last) frags[frags.length - 1] = { text: last.text + f.text };
+        else frags.push(f);
+      }
+    }
+    const startsWithBos = frags.length > 0 && 'id' in frags[0] && frags[0].id === this.bosId;
+    return this.encodeFragments(frags, (opts.addBos ?? true) && !startsWithBos);
+  }
+
+  private encodeFragments(frags: readonly Fragment[], addBos: boolean): number[] {
     const out: number[] = [];
-    if (opts.addBos) {
+    if (addBos) {
       if (this.bosId === null) fail('ERR_TOKENIZER', 'encode: this tokenizer has no BOS token');
       out.push(this.bosId);
     }
     let first = true;
     let afterAdded = false;
-    for (const f of splitAdded(text, this.o.added, opts.allowSpecial === true)) {
+    for (const f of frags) {
       if ('id' in f) {
         out.push(f.id);
         afterAdded = true;
@@ -248,7 +271,11 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   applyChatTemplate(messages: { role: string; content: string }[], opts: { addGenerationPrompt?: boolean } = {}): string {
-    const text = (id: number | null) => (id === null ? '' : new TextDecoder().decode(this.tokenBytes(id)));
-    return renderChat(this.chatTemplate, messages, { bosToken: text(this.bosId), eosToken: text(this.eosId), addGenerationPrompt: opts.addGenerationPrompt ?? true });
+    return renderChat(this.chatTemplate, messages, this.chatVars(opts.addGenerationPrompt ?? true));
+  }
+
+  private chatVars(addGenerationPrompt: boolean): { bosToken: string; eosToken: string; addGenerationPrompt: boolean } {
+    const text = (id: number | null) => (id === null ? '' : utf8Decoder.decode(this.tokenBytes(id)));
+    return { bosToken: text(this.bosId), eosToken: text(this.eosId), addGenerationPrompt };
   }
 }
