@@ -18,7 +18,7 @@ describe('native programs', () => {
   it('kernels, BLAKE3 and math run clean under ASan + UBSan', () => {
     const r = sh('native/test/run-sanitized.sh', [join(root, 'build', 'sanitized')]);
     expect(r.status, r.out.slice(-4000)).toBe(0);
-    for (const t of ['gemm_test', 'gemm_weights_test', 'gemm_weights_packed_test', 'gemm_weights_f32x16_test', 'rows_test', 'blake3_test', 'math_test']) expect(r.out).toContain(`== ${t}`);
+    for (const t of ['gemm_test', 'gemm_weights_test', 'gemm_weights_packed_test', 'gemm_weights_f32x16_test', 'gemm_weights_blocks_test', 'rows_test', 'blake3_test', 'math_test']) expect(r.out).toContain(`== ${t}`);
   }, 600_000);
 
   it('the CUDA sources compile with nvcc, and the kernels match the CPU engine on the emulator', () => {

@@ -26,6 +26,7 @@
 #include "gemm_kernels.h"
 #include "gemm_weights_kernels.h"
 #include "isa.h"
+#include "quant_blocks.h"
 #include "scratch.h"
 #include "thread_pool.h"
 
@@ -107,7 +108,33 @@ void unpack_q8_0x128_kn(const uint8_t* P, int64_t b0, int64_t b1, float* dst, in
   }
 }
 
+template <void (*Decode)(const uint8_t*, float*), int64_t QK, int64_t QB>
+void conv_blocks(const uint8_t* src, int64_t rb, int64_t rows, int64_t k0, int64_t kc, float* dst, int64_t ldd) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < kc / QK; ++b) Decode(src + r * rb + (k0 / QK + b) * QB, dst + r * ldd + b * QK);
+}
+
 }  // namespace
+
+// The GGUF block types: block shape and row converter, or false for the other formats.
+bool block_type(WeightFormat f, BlockType* out) {
+  using namespace qb;
+  switch (f) {
+    case WeightFormat::Q4_0: *out = {"q4_0", 32, 18, conv_blocks<q4_0, 32, 18>}; return true;
+    case WeightFormat::Q4_1: *out = {"q4_1", 32, 20, conv_blocks<q4_1, 32, 20>}; return true;
+    case WeightFormat::Q5_0: *out = {"q5_0", 32, 22, conv_blocks<q5_0, 32, 22>}; return true;
+    case WeightFormat::Q5_1: *out = {"q5_1", 32, 24, conv_blocks<q5_1, 32, 24>}; return true;
+    case WeightFormat::Q2_K: *out = {"q2_k", 256, 84, conv_blocks<q2_k, 256, 84>}; return true;
+    case WeightFormat::Q3_K: *out = {"q3_k", 256, 110, conv_blocks<q3_k, 256, 110>}; return true;
+    case WeightFormat::Q4_K: *out = {"q4_k", 256, 144, conv_blocks<q4_k, 256, 144>}; return true;
+    case WeightFormat::Q5_K: *out = {"q5_k", 256, 176, conv_blocks<q5_k, 256, 176>}; return true;
+    case WeightFormat::Q6_K: *out = {"q6_k", 256, 210, conv_blocks<q6_k, 256, 210>}; return true;
+    case WeightFormat::Iq4_Nl: *out = {"iq4_nl", 32, 18, conv_blocks<iq4_nl, 32, 18>}; return true;
+    case WeightFormat::Iq4_Xs: *out = {"iq4_xs", 256, 136, conv_blocks<iq4_xs, 256, 136>}; return true;
+    case WeightFormat::Mxfp4: *out = {"mxfp4", 32, 17, conv_blocks<mxfp4, 32, 17>}; return true;
+    default: return false;
+  }
+}
 
 const Converters& portable_converters() {
   static const Converters c{conv_f32, conv_f16, conv_bf16, conv_q8_0, unpack_q8_0x128_kn};
@@ -135,7 +162,10 @@ ConvertRows converter(WeightFormat f, Isa isa) {
     case WeightFormat::Q8_0: return c->q8_0;
     case WeightFormat::Q8_0x128:
     case WeightFormat::F32x16: return nullptr;   // panels, not rows: see unpack_panel
+    default: break;
   }
+  wq_detail::BlockType bt;
+  if (wq_detail::block_type(f, &bt)) return bt.convert;
   return c->f32;
 }
 
@@ -167,6 +197,13 @@ int64_t weight_row_bytes(WeightFormat format, int64_t K) {
       if (K % kQ8Block != 0)
         throw Error("ERR_SHAPE", "q8_0 weights need K divisible by 32, got K = " + num(K));
       return K / kQ8Block * kQ8BlockBytes;
+    default: break;
+  }
+  wq_detail::BlockType bt;
+  if (wq_detail::block_type(format, &bt)) {
+    if (K % bt.weights != 0)
+      throw Error("ERR_SHAPE", std::string(bt.name) + " weights need K divisible by " + num(bt.weights) + ", got K = " + num(K));
+    return K / bt.weights * bt.bytes;
   }
   throw Error("ERR_WEIGHT_FORMAT", "unknown weight format");
 }
@@ -186,7 +223,13 @@ WeightFormat parse_weight_format(const char* name) {
   if (s == "q8_0") return WeightFormat::Q8_0;
   if (s == "q8_0x128") return WeightFormat::Q8_0x128;
   if (s == "f32x16") return WeightFormat::F32x16;
-  throw Error("ERR_WEIGHT_FORMAT", "unknown weight format '" + s + "' (expected f32, f16, bf16, q8_0, q8_0x128 or f32x16)");
+  for (int f = static_cast<int>(WeightFormat::Q4_0); f <= static_cast<int>(WeightFormat::Mxfp4); ++f) {
+    wq_detail::BlockType bt;
+    if (wq_detail::block_type(static_cast<WeightFormat>(f), &bt) && s == bt.name) return static_cast<WeightFormat>(f);
+  }
+  throw Error("ERR_WEIGHT_FORMAT", "unknown weight format '" + s +
+                                       "' (expected f32, f16, bf16, q8_0, q8_0x128, f32x16, q4_0, q4_1, q5_0, q5_1, "
+                                       "q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs or mxfp4)");
 }
 
 namespace {

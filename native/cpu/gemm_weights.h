@@ -12,14 +12,21 @@ namespace atoma {
 // Q8_0x128 is q8_0 repacked for decode (pack_q8_0x128 below): the same scales and int8 values,
 // so the same canonical weight values, laid out so that the decode kernel reads them in order.
 // F32x16 is f32 repacked for decode the same way (pack_f32x16): the same floats, regrouped.
-enum class WeightFormat : int { F32 = 0, F16 = 1, Bf16 = 2, Q8_0 = 3, Q8_0x128 = 4, F32x16 = 5 };
+// Q4_0 .. Mxfp4 are GGUF's block-quantized types, stored as GGUF stores them (quant_blocks.h has
+// the layouts); they are widened by the generic path on every ISA.
+enum class WeightFormat : int {
+  F32 = 0, F16 = 1, Bf16 = 2, Q8_0 = 3, Q8_0x128 = 4, F32x16 = 5,
+  Q4_0 = 6, Q4_1 = 7, Q5_0 = 8, Q5_1 = 9, Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14,
+  Iq4_Nl = 15, Iq4_Xs = 16, Mxfp4 = 17
+};
 
 constexpr int64_t kQ8Block = 32;        // weights per q8_0 block
 constexpr int64_t kQ8BlockBytes = 34;   // f16 scale d, then 32 int8 q
 constexpr int64_t kQ8PanelRows = 128;   // rows per panel of the q8_0x128 layout
 constexpr int64_t kF32PanelRows = 16;    // rows per panel of the f32x16 layout
 
-// Bytes of one stored row of K weights. Throws ERR_SHAPE when q8_0 and K % 32 != 0. For
+// Bytes of one stored row of K weights. Throws ERR_SHAPE when K is not a whole number of the
+// format's blocks (32 weights, or 256 for the K-quants and iq4_xs). For
 // q8_0x128 and f32x16 it is the row's share of its panel (34 bytes per 32 weights, 4 per weight).
 int64_t weight_row_bytes(WeightFormat format, int64_t K);
 
@@ -28,7 +35,9 @@ int64_t weight_row_bytes(WeightFormat format, int64_t K);
 // Its byte size is weight_stored_rows(format, N) * weight_row_bytes(format, K).
 int64_t weight_stored_rows(WeightFormat format, int64_t N);
 
-// Parses "f32" | "f16" | "bf16" | "q8_0" | "q8_0x128" | "f32x16"; throws ERR_WEIGHT_FORMAT otherwise.
+// Parses "f32" | "f16" | "bf16" | "q8_0" | "q8_0x128" | "f32x16" | "q4_0" | "q4_1" | "q5_0" |
+// "q5_1" | "q2_k" | "q3_k" | "q4_k" | "q5_k" | "q6_k" | "iq4_nl" | "iq4_xs" | "mxfp4";
+// throws ERR_WEIGHT_FORMAT otherwise.
 WeightFormat parse_weight_format(const char* name);
 
 // Repacks a GGUF q8_0 weight [N, K] (W_bytes = N * weight_row_bytes(Q8_0, K)) into the q8_0x128

@@ -4,6 +4,10 @@
 #pragma once
 #include <stdint.h>
 
+namespace atoma {
+enum class WeightFormat : int;
+}
+
 namespace atoma::wq_detail {
 
 // dst[r * ldd + k] = weight(r, k0 + k) for r < rows, k < kc. src points at row 0's bytes;
@@ -23,6 +27,16 @@ struct Converters {
 };
 
 const Converters& portable_converters();
+
+// A GGUF block-quantized type (quant_blocks.h): weights and bytes per block, and its row
+// converter (k0 and kc multiples of the block). Generic C++ on every ISA: the values are exact.
+struct BlockType {
+  const char* name;
+  int64_t weights, bytes;
+  ConvertRows convert;
+};
+// Fills *out and returns true for Q4_0 .. Mxfp4; false for every other format.
+bool block_type(WeightFormat f, BlockType* out);
 #if defined(__x86_64__) || defined(_M_X64)
 const Converters& avx512_converters();
 #endif

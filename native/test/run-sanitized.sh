@@ -27,7 +27,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-for test in gemm_test gemm_weights_test gemm_weights_packed_test gemm_weights_f32x16_test rows_test blake3_test math_test; do
+for test in gemm_test gemm_weights_test gemm_weights_packed_test gemm_weights_f32x16_test gemm_weights_blocks_test rows_test blake3_test math_test; do
   extra=(); [ "$test" = math_test ] && extra=(-std=gnu++17 -lquadmath)
   g++ "${flags[@]}" "native/test/$test.cc" "${objs[@]}" "${extra[@]}" -o "$out/$test"
   echo "== $test (ASan + UBSan)"
