@@ -5,7 +5,8 @@ import { ggufTokenizer } from '../lib/model/tokenizer/gguf.js';
 import { hfTokenizer } from '../lib/model/tokenizer/hf.js';
 import { BYTE_TO_CHAR } from '../lib/model/tokenizer/bytes.js';
 import { mergeSymbols } from '../lib/model/tokenizer/merge.js';
-import { GPT2_PATTERN, LLAMA3_PATTERN, QWEN2_PATTERN, compilePattern, splitPieces } from '../lib/model/tokenizer/pretokenize.js';
+import { GPT2_PATTERN, LLAMA3_PATTERN, QWEN2_PATTERN, GGUF_PRE_PATTERNS, compilePattern, splitPieces } from '../lib/model/tokenizer/pretokenize.js';
+import { backtrackingHazard } from '../lib/model/tokenizer/backtracking.js';
 import { trainByteLevelBpe } from '../lib/model/tokenizer/train.js';
 import { buildRequest } from '../lib/cli/commands/run.js';
 import { llama3ChatSpec, llama3Pieces } from './llama3-chat-fixture.js';
@@ -182,6 +183,29 @@ describe('tokenizer.json', () => {
     expect(code(() => hfTokenizer({ model: { type: 'Unigram', vocab: [] } }, null, null))).toBe('ERR_MODEL_UNSUPPORTED');
     expect(code(() => hfTokenizer({ ...bpeJson, pre_tokenizer: { type: 'BertPreTokenizer' } }, null, null))).toBe('ERR_MODEL_UNSUPPORTED');
     expect(code(() => hfTokenizer({ model: {} }, null, null))).toBe('ERR_MODEL_FORMAT');
+  });
+});
+
+describe('patterns that backtrack catastrophically', () => {
+  // GPT-4o's (o200k) pre-tokenizer pattern, as tokenizer.json files carry it.
+  const O200K = String.raw`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
+
+  it('are refused when the tokenizer loads, before any text is matched', () => {
+    // Run on 'aaaa…b', (a+)+$ takes 2^n steps in a backtracking engine; the refusal reads the pattern only.
+    const model = { type: 'BPE', vocab: Object.fromEntries(bytes256.map((t, i) => [t, i])), merges: [] };
+    const split = (Regex: string) => ({ model, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex }, behavior: 'Isolated' }, { type: 'ByteLevel', use_regex: false }] } });
+    for (const bad of ['(a+)+$', '(a*)*b', '(?:a|aa)+$', '(\\s|\\S)*x', '(?:x\\d+){2,}', '(a)\\1', '(?<n>a)\\k<n>']) {
+      expect(code(() => hfTokenizer(split(bad), null, null)), bad).toBe('ERR_MODEL_UNSUPPORTED');
+      expect(backtrackingHazard(bad), bad).not.toBeNull();
+    }
+    const ok = hfTokenizer(split(String.raw`\p{N}{1,3}|(?:'s|'t)?[a-z]+`), null, null);
+    expect(ok.decode(ok.encode('the 1234 a'))).toBe('the 1234 a');
+  });
+
+  it('leave the patterns of published models alone', () => {
+    for (const p of [GPT2_PATTERN, LLAMA3_PATTERN, QWEN2_PATTERN, O200K, ...Object.values(GGUF_PRE_PATTERNS).flat(), '(?:ab)+', '(a?){5}', '[(+)*]+', '\\(a+\\)+', '(?:x)?(?:y|z)']) {
+      expect(backtrackingHazard(compilePattern(p).source), p).toBeNull();
+    }
   });
 });
 

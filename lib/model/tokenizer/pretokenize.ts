@@ -4,6 +4,8 @@
  * unicode_regex_split). BPE then runs within each piece, so merges never cross piece boundaries.
  */
 import { fail } from '../../engine/errors.js';
+import { brief } from '../../engine/brief.js';
+import { backtrackingHazard } from './backtracking.js';
 
 /** GPT-2's pattern. */
 export const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
@@ -28,16 +30,21 @@ export const GGUF_PRE_PATTERNS: Record<string, string[]> = {
 
 /**
  * Compiles a pattern from a tokenizer file to a JavaScript regex (unicode, global). Scoped
- * case-insensitive groups `(?i:...)` of plain letters are rewritten as character classes.
+ * case-insensitive groups `(?i:...)` of plain letters are rewritten as character classes; patterns
+ * that can backtrack exponentially are refused (backtracking.ts).
  */
 export function compilePattern(pattern: string): RegExp {
   const rewritten = pattern.replace(/\(\?i:([^()]*)\)/g, (_m, body: string) =>
     '(?:' + body.replace(/[A-Za-z]/g, (ch) => `[${ch.toLowerCase()}${ch.toUpperCase()}]`) + ')');
+  let re: RegExp;
   try {
-    return new RegExp(rewritten, 'gu');
+    re = new RegExp(rewritten, 'gu');
   } catch (e) {
-    fail('ERR_MODEL_UNSUPPORTED', `pre-tokenizer pattern cannot be compiled in JavaScript: ${pattern} (${(e as Error).message})`);
+    fail('ERR_MODEL_UNSUPPORTED', `pre-tokenizer pattern cannot be compiled in JavaScript: ${brief(pattern)} (${(e as Error).message})`);
   }
+  const hazard = backtrackingHazard(rewritten);
+  if (hazard !== null) fail('ERR_MODEL_UNSUPPORTED', `pre-tokenizer pattern ${brief(pattern)} could backtrack for exponential time: ${hazard}`);
+  return re;
 }
 
 /** Splits text by each pattern in turn (matches and gaps both kept, empty pieces dropped). */
