@@ -46,7 +46,10 @@ export function backtrackingHazard(pattern: string): string | null {
     if (ch === '\\') {
       const next = pattern[i + 1];
       if (/[1-9]/.test(next ?? '') || next === 'k') return 'it uses a back-reference';
-      if ((next === 'p' || next === 'P' || next === 'u') && pattern[i + 2] === '{') i = pattern.indexOf('}', i) + 1;
+      if ((next === 'p' || next === 'P' || next === 'u') && pattern[i + 2] === '{') {
+        const end = pattern.indexOf('}', i);
+        i = end < 0 ? pattern.length : end + 1;
+      }
       else i += 2;
     } else if (ch === '[') {
       i++;

@@ -82,6 +82,7 @@ export function tokenizerTarget(): FuzzTarget {
         () => t.decode(t.encode(TEXT, { addBos: t.bosId !== null, allowSpecial: true })),
         () => t.decode(t.encode(TEXT)),
         () => t.applyChatTemplate([{ role: 'system', content: 'be brief' }, { role: 'user', content: TEXT }]),
+        () => t.encodeChat([{ role: 'system', content: 'be brief' }, { role: 'user', content: TEXT }], { addBos: t.bosId !== null }),
       ]);
     },
   };
