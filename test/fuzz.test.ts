@@ -16,6 +16,7 @@ import { hfConfig, readSafetensors, safetensorsWeights } from '../lib/model/safe
 import { ggufTokenizer } from '../lib/model/tokenizer/gguf.js';
 import { hfRopeScaling } from '../lib/model/rope-scaling.js';
 import { validateEvent } from '../lib/protocol/validate.js';
+import { actorOf, checkSignature, preverifyEvent } from '../lib/protocol/signing.js';
 import { ApiError, parseRequest } from '../lib/node/openai.js';
 import { formatFailures, runCampaign } from './fuzz/campaign.js';
 import { TARGETS } from './fuzz/targets/index.js';
@@ -109,6 +110,17 @@ describe('parser bugs the fuzzer found, now typed refusals', () => {
       expect(code(() => hfRopeScaling({ rope_type: 'linear', factor: v }, 'config.json'))).toBe('ERR_MODEL_FORMAT');
       expect(code(() => validateEvent({ type: v }))).toBe('ERR_EVENT');
       expect(api(() => parseRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], temperature: v }, 'chat', 64))).toBe('invalid_request_error');
+    }
+  });
+
+  it('ledger: an event type that is a deep list, an object with a toString key or an Object method name has no signer (preverifyEvent threw a RangeError; found by campaign4, ledger case 1577)', async () => {
+    const deep = JSON.parse(`${'['.repeat(6000)}${']'.repeat(6000)}`) as unknown;
+    for (const type of [deep, JSON.parse('{"toString": 0}') as unknown, 'constructor', '__proto__']) {
+      const e = { type, node: 'a'.repeat(64), nonce: '0'.repeat(32), sig: '0'.repeat(128) };
+      expect(code(() => { void preverifyEvent(e); })).toBe('ok');
+      expect(code(() => actorOf(e))).toBe('ok');
+      expect(code(() => checkSignature(e))).toBe('ok');
+      expect(actorOf(e)).toBeUndefined();
     }
   });
 

@@ -15,6 +15,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { fail } from '../engine/errors.js';
+import { brief } from '../engine/brief.js';
 import { blake3 } from '../engine/hash.js';
 import { isHex32 } from './ids.js';
 import type { EventType } from './types.js';
@@ -40,6 +41,15 @@ export const ACTOR_FIELD: Partial<Record<EventType, string>> = {
   createTask: 'creator',
   reexecuted: 'referee',
 };
+
+/**
+ * The actor field of an event type from the wire. Indexing ACTOR_FIELD with the raw value would
+ * convert it to a key: a list nested 6,000 deep overflows the stack (an untyped RangeError out of
+ * preverifyEvent, which must never throw), and 'constructor' finds Object.prototype's.
+ */
+function actorField(type: unknown): string | undefined {
+  return typeof type === 'string' && Object.hasOwn(ACTOR_FIELD, type) ? ACTOR_FIELD[type as EventType] : undefined;
+}
 
 /** Events a participant must sign (every actor event but the faucet's deposit). */
 export const SIGNED_TYPES: ReadonlySet<EventType> = new Set((Object.keys(ACTOR_FIELD) as EventType[]).filter((t) => t !== 'deposit'));
@@ -133,7 +143,7 @@ const MAX_PREVERIFIED = 100_000;
 export function preverifyEvent(event: unknown): Promise<void> {
   if (typeof event !== 'object' || event === null) return Promise.resolve();
   const e = event as Record<string, unknown>;
-  const field = ACTOR_FIELD[e.type as EventType];
+  const field = actorField(e.type);
   const actor = field ? e[field] : undefined;
   if (!isHex32(actor) || typeof e.sig !== 'string' || !SIG.test(e.sig) || typeof e.nonce !== 'string' || !NONCE.test(e.nonce)) return Promise.resolve();
   const key = publicKeyOf(actor);
@@ -174,8 +184,8 @@ export function signEvent<T extends Record<string, unknown>>(event: T, signer: S
 /** The event with a fresh nonce (and no old sig), after checking the signer is its actor. */
 function withNonce(event: Record<string, unknown>, signer: Signer): Record<string, unknown> {
   const type = event.type as EventType;
-  const field = ACTOR_FIELD[type];
-  if (!field) fail('ERR_SIGNATURE', `signEvent: ${String(type)} events are not signed by a participant`);
+  const field = actorField(type);
+  if (!field) fail('ERR_SIGNATURE', `signEvent: ${brief(type)} events are not signed by a participant`);
   if (!isHex32(signer?.publicKey)) fail('ERR_SIGNATURE', 'signEvent: signer.publicKey must be 64 lowercase hex digits');
   if (event[field] !== signer.publicKey) fail('ERR_SIGNATURE', `signEvent: ${type}.${field} must be the signer's public key`);
   if ('at' in event || 'entropy' in event) fail('ERR_EVENT', `signEvent: ${type}: at and entropy are stamped by the ledger`);
@@ -185,7 +195,7 @@ function withNonce(event: Record<string, unknown>, signer: Signer): Record<strin
 
 /** The id an event is signed by (its actor field), or undefined for ledger events. */
 export function actorOf(event: Record<string, unknown>): string | undefined {
-  const field = ACTOR_FIELD[event.type as EventType];
+  const field = actorField(event.type);
   const v = field ? event[field] : undefined;
   return typeof v === 'string' ? v : undefined;
 }
@@ -201,7 +211,7 @@ export function actorOf(event: Record<string, unknown>): string | undefined {
  */
 export function checkSignature(event: Record<string, unknown>): { actor: string; nonce: string } | undefined {
   const type = event.type as EventType;
-  const field = ACTOR_FIELD[type];
+  const field = actorField(type);
   if (!field) return undefined;
   const { nonce, sig } = event;
   if (nonce === undefined && sig === undefined) {

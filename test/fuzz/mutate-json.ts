@@ -56,6 +56,17 @@ function nested(depth: number, leaf: Json, asArray: boolean): Json {
   return v;
 }
 
+/** A placeholder for a nest deeper than JSON.stringify can write; `serialise` writes it as text. */
+const DEEP_MARK = '\u0001deep:';
+const DEEP = /"\\u0001deep:(\d+):([01]):([012])"/g;
+
+function serialise(v: Json): string {
+  return JSON.stringify(v).replace(DEEP, (_, d: string, arr: string, leaf: string) => {
+    const n = Number(d);
+    return arr === '1' ? `${'['.repeat(n)}${['0', '"x"', 'null'][Number(leaf)]}${']'.repeat(n)}` : `${'{"a":'.repeat(n)}${['0', '"x"', 'null'][Number(leaf)]}${'}'.repeat(n)}`;
+  });
+}
+
 const NUMBERS = [0, -1, 1, 0.5, -0.5, 1e308, -1e308, 5e-324, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 32 + 1, 2 ** 50, 2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, 2 ** 63, 2 ** 64, -(2 ** 53)];
 const STRINGS = ['', 'NaN', 'Infinity', '-Infinity', '-1', '0x10', '1e999', '00', ' 1', '\u0000', '\ud800', '\uffff', '__proto__', 'constructor', 'toString', 'null', 'true', '%s%n', '../../etc/passwd'];
 const KEYS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'x', '', 'type', 'id', 'length'];
@@ -66,7 +77,14 @@ function hostile(rng: Rng): Json {
     case 1: return rng.pick(STRINGS);
     case 2: return rng.pick([null, true, false, [], {}]);
     case 3: return 'A'.repeat(rng.pick([64, 1000, 100_000]));
-    case 4: return nested(rng.pick([8, 100, 1000, 3000]), rng.pick([0, 'x', null]), rng.chance(0.5));
+    case 4: {
+      const depth = rng.pick([8, 100, 1000, 3000, 10_000]);
+      const leaf = rng.below(3);
+      const asArray = rng.chance(0.5);
+      // Too deep for JSON.stringify (and for String(), which a parser may call on it): written as
+      // text when the document is serialised (DEEP).
+      return depth > 3000 ? `${DEEP_MARK}${depth}:${asArray ? 1 : 0}:${leaf}` : nested(depth, [0, 'x', null][leaf] as Json, asArray);
+    }
     case 5: return new Array(rng.pick([2, 100, 5000, 20_000])).fill(rng.pick([0, 'x', null, 2 ** 53]));
     case 6: return rng.u32() - 2 ** 31;
     default: return String.fromCharCode(...Array.from({ length: rng.range(1, 8) }, () => rng.below(0x10000)));
@@ -139,7 +157,7 @@ export function mutateJson(text: string, rng: Rng, others: readonly Json[]): str
       }
     }
   }
-  return JSON.stringify(root.v);
+  return serialise(root.v);
 }
 
 /** Raw tokens for byte-level mutation of JSON text (what JSON.stringify never writes). */

@@ -63,7 +63,7 @@ function hostileEntry(e: GgufEntry, rng: Rng): GgufEntry {
     case GgufValueType.UINT64: return { type: e.type, value: rng.pick([0n, (1n << 64n) - 1n, 1n << 53n, 1n << 31n]) };
     case GgufValueType.INT64: return { type: e.type, value: rng.pick([0n, -1n, -(1n << 63n), (1n << 63n) - 1n]) };
     case GgufValueType.BOOL: return { type: e.type, value: !e.value };
-    case GgufValueType.STRING: return { type: e.type, value: rng.pick(['', 'llama', 'gpt2', 'qwen2', 'x'.repeat(5000), '\ud800', `${e.value as string}${e.value as string}`, '{{ raise_exception("x") }}', '{% for m in messages %}']) };
+    case GgufValueType.STRING: return { type: e.type, value: rng.pick(['', 'llama', 'gpt2', 'qwen2', 'x'.repeat(5000), '\ud800', `${e.value as string}${e.value as string}`, '{{ raise_exception("x") }}', '{% for m in messages %}', 'constructor', '__proto__']) };
     case GgufValueType.ARRAY: {
       const v = e.value as unknown as { length: number; slice(a?: number, b?: number): unknown };
       const cut = rng.below(v.length + 1);
