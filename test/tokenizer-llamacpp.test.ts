@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initModel, loadModel, writeGguf } from '../lib/index.js';
 import { llama3ChatSpec, llama3Pieces } from './llama3-chat-fixture.js';
+import { gemmaVocabSpec } from './gemma-vocab-fixture.js';
 
 const TEXTS = [
   'The river came down from the hills, and the people of the valley went out to watch it.',
@@ -58,6 +59,28 @@ describe('llama.cpp agrees with our tokenizer', () => {
       const want = llama3Pieces(msgs).flatMap((x) => Array.from(model.tokenize(x.text, x.special)));
       expect(ours.encodeChat(msgs), content).toEqual(want);
     }
+    await model.dispose();
+    await llama.dispose();
+  });
+
+  it('on a Gemma-style SentencePiece vocabulary: no space prefix, control and user-defined tokens, byte fallback, chat', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atoma-llamacpp-gemma-'));
+    const llamaCpp = await import('node-llama-cpp');
+    const llama = await llamaCpp.getLlama({ gpu: false, build: 'never', logLevel: llamaCpp.LlamaLogLevel.error });
+    const p = join(dir, 'gemma-vocab.gguf');
+    writeGguf(p, gemmaVocabSpec(6));
+    const model = await llama.loadModel({ modelPath: p });
+    const ours = (await loadModel(p)).tokenizer;
+    expect([ours.bosId, ours.eosId]).toEqual([model.tokens.bos, model.tokens.eos]);
+    const texts = [...TEXTS, 'hello world\n\nthe river\n\n\n  hill    <h1>x', '<start_of_turn>user\nhello<end_of_turn>\n<bos>the<eos>', ' the', 'the  '];
+    for (const s of texts) {
+      expect(ours.encode(s), s).toEqual(Array.from(model.tokenize(s, false)));
+      expect(ours.encode(s, { allowSpecial: true }), s).toEqual(Array.from(model.tokenize(s, true)));
+    }
+    const msgs = [{ role: 'user', content: 'hello world' }, { role: 'assistant', content: 'the river' }, { role: 'user', content: 'the hill ' }];
+    const chat = ours.encodeChat(msgs);
+    expect(chat).toEqual(Array.from(model.tokenize(ours.applyChatTemplate(msgs), true)));
+    expect(chat.filter((i) => i === ours.bosId).length).toBe(1);
     await model.dispose();
     await llama.dispose();
   });
