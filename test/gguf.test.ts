@@ -174,11 +174,11 @@ describe('GGUF validation', () => {
   it('rejects unknown tensor types and architectures', () => {
     const q4 = { name: 'x', format: 'f32' as const, shape: [32], data: new Uint8Array(128) };
     const b = Buffer.from(encodeGguf({ metadata: [], tensors: [q4] }));
-    // The tensor info ends with type (u32) and offset (u64): set the type to Q4_0 (2).
+    // The tensor info ends with type (u32) and offset (u64): set the type to IQ2_XXS (16), not read.
     const typeAt = b.indexOf(Buffer.from('x')) + 1 + 4 + 8;
-    b.writeUInt32LE(2, typeAt);
+    b.writeUInt32LE(16, typeAt);
     expect(code(() => readGguf(b))).toBe('ERR_MODEL_UNSUPPORTED');
-    expect(message(() => readGguf(b))).toMatch(/type Q4_0/);
+    expect(message(() => readGguf(b))).toMatch(/type IQ2_XXS/);
     const gpt = variant((s) => { s.metadata[0] = ['general.architecture', ggufValue.string('gptneox')]; });
     expect(code(() => ggufWeights(readGguf(gpt)))).toBe('ERR_MODEL_UNSUPPORTED');
     expect(message(() => ggufWeights(readGguf(gpt)))).toMatch(/unknown architecture 'gptneox'/);

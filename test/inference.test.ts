@@ -50,7 +50,7 @@ describe('gemmWeights', () => {
     expect(code(() => g(a, new Uint8Array(67), 'q8_0', c, 1, 2, 32, null, false))).toBe('ERR_WEIGHT_BYTES');
     expect(code(() => g(a, new Uint8Array(128), 'f16', c, 1, 2, 33, null, false))).toBe('ERR_WEIGHT_BYTES');
     expect(code(() => g(a, new Uint8Array(68), 'q8_0', c, 1, 2, 33, null, false))).toBe('ERR_SHAPE');
-    expect(code(() => g(a, new Uint8Array(68), 'q4_0', c, 1, 2, 32, null, false))).toBe('ERR_WEIGHT_FORMAT');
+    expect(code(() => g(a, new Uint8Array(68), 'iq2_xxs', c, 1, 2, 32, null, false))).toBe('ERR_WEIGHT_FORMAT');
   });
 });
 

@@ -18,7 +18,9 @@
 import { fail } from '../engine/errors.js';
 import { seeded } from '../engine/tensor.js';
 import { writeGguf, ggufValue, type GgufTensorSpec } from './gguf/writer.js';
-import type { GgufEntry } from './gguf/types.js';
+import { blockWeights, type GgufEntry } from './gguf/types.js';
+import { isBlockFormat } from './gguf/blocks.js';
+import { randomBlocks } from './init-blocks.js';
 import { encodeWeights } from './quantize.js';
 import { INIT_CORPUS } from './tokenizer/corpus.js';
 import { trainByteLevelBpe } from './tokenizer/train.js';
@@ -89,7 +91,11 @@ export const INIT_CHAT_TEMPLATE =
   "{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + '<|eos|>\\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
 
-const FILE_TYPE: Record<WeightFormat, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
+// llama.cpp's general.file_type of each format (the K-quants as their _M presets).
+const FILE_TYPE: Record<WeightFormat, number> = {
+  f32: 0, f16: 1, q8_0: 7, bf16: 32, q4_0: 2, q4_1: 3, q5_0: 8, q5_1: 9, q2_k: 10, q3_k: 12, q4_k: 15, q5_k: 17, q6_k: 18,
+  iq4_nl: 25, iq4_xs: 30, mxfp4: 38,
+};
 
 function positive(v: number, name: string, max: number): number {
   if (!Number.isSafeInteger(v) || v < 1 || v > max) fail('ERR_USAGE', `--${name} must be an integer from 1 to ${max}, got ${v}`);
@@ -106,12 +112,13 @@ export function initModelSpec(opts: InitOptions): { metadata: [string, GgufEntry
   const ff = positive(o.ff, 'ff', 65536);
   const context = positive(o.context, 'context', 1 << 20);
   const vocab = positive(o.vocab, 'vocab', 1 << 16);
-  if (!['f32', 'f16', 'bf16', 'q8_0'].includes(o.format)) fail('ERR_USAGE', `--format must be f32, f16, bf16 or q8_0, got '${o.format}'`);
+  if (!Object.prototype.hasOwnProperty.call(FILE_TYPE, o.format)) fail('ERR_USAGE', `--format must be one of ${Object.keys(FILE_TYPE).join(', ')}, got '${o.format}'`);
   if (dim % heads !== 0) fail('ERR_USAGE', `--dim ${dim} must be a multiple of --heads ${heads}`);
   if (heads % kvHeads !== 0) fail('ERR_USAGE', `--heads ${heads} must be a multiple of --kv-heads ${kvHeads}`);
   const headDim = dim / heads;
   if (headDim % 2 !== 0) fail('ERR_USAGE', `the head dimension ${headDim} must be even (rotary pairs)`);
-  if (o.format === 'q8_0' && (dim % 32 !== 0 || ff % 32 !== 0)) fail('ERR_USAGE', `q8_0 needs --dim and --ff to be multiples of 32`);
+  const qk = blockWeights(o.format);
+  if (dim % qk !== 0 || ff % qk !== 0) fail('ERR_USAGE', `${o.format} needs --dim and --ff to be multiples of ${qk}`);
   const learned = vocab - INIT_SPECIAL_TOKENS.length;
   if (learned < 256) fail('ERR_USAGE', `--vocab must be at least ${256 + INIT_SPECIAL_TOKENS.length} (256 bytes + ${INIT_SPECIAL_TOKENS.length} special tokens)`);
 
@@ -148,7 +155,8 @@ export function initModelSpec(opts: InitOptions): { metadata: [string, GgufEntry
       for (let i = 0; i < x.length; i++) x[i] *= scale;
     }
     const format: WeightFormat = shape.length === 1 ? 'f32' : o.format;
-    return { name, format, shape, data: encodeWeights(x, format) };
+    const scale = name === 'token_embd.weight' ? 1 : 2 ** -Math.ceil(Math.log2(shape[shape.length - 1]) / 2);
+    return { name, format, shape, data: isBlockFormat(format) ? randomBlocks(format, x, scale) : encodeWeights(x, format) };
   });
   if (scaling.type === 'llama3') {
     const div = llama3Divisors(ropeInvFreqs(headDim, Math.fround(theta)), scaling);

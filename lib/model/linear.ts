@@ -8,6 +8,7 @@ import { fail } from '../engine/errors.js';
 import { brief } from '../engine/brief.js';
 import { native, type NativeAddon } from '../engine/native.js';
 import type { Weight, WeightFormat } from './types.js';
+import { BLOCK_TYPES, isBlockFormat } from './gguf/blocks.js';
 
 /** The layouts the product kernels read: the stored formats, and q8_0 / f32 repacked for decode. */
 export type MatrixFormat = WeightFormat | 'q8_0x128' | 'f32x16';
@@ -150,7 +151,13 @@ export function rowBytes(format: WeightFormat, k: number): number {
     case 'q8_0':
       if (k % Q8_BLOCK !== 0) fail('ERR_MODEL_SHAPE', `q8_0 rows need a multiple of 32 values, got ${k}`);
       return (k / Q8_BLOCK) * Q8_BYTES;
-    default: return fail('ERR_MODEL_FORMAT', `unknown weight format ${brief(format)}`);
+    default:
+      if (isBlockFormat(format)) {
+        const t = BLOCK_TYPES[format];
+        if (k % t.weights !== 0) fail('ERR_MODEL_SHAPE', `${format} rows need a multiple of ${t.weights} values, got ${k}`);
+        return (k / t.weights) * t.bytes;
+      }
+      return fail('ERR_MODEL_FORMAT', `unknown weight format ${brief(format)}`);
   }
 }
 
@@ -186,6 +193,11 @@ export function widenRows(w: Weight, first: number, count: number, out?: Float32
           for (let i = 0; i < Q8_BLOCK; i++) y[o + b * Q8_BLOCK + i] = d * dv.getInt8(base + b * Q8_BYTES + 2 + i);
         }
         break;
+      default: {
+        const t = BLOCK_TYPES[w.format];
+        const bytes = new Uint8Array(w.bytes.buffer, w.bytes.byteOffset + first * rb, count * rb);
+        for (let b = 0; b < k / t.weights; b++) t.decode(bytes, base + b * t.bytes, y, o + b * t.weights);
+      }
     }
   }
   return y;

@@ -54,5 +54,6 @@ export function encodeWeights(x: Float32Array, format: WeightFormat): Uint8Array
     case 'f16': return new Uint8Array(Uint16Array.from(x, f32ToF16).buffer);
     case 'bf16': return new Uint8Array(Uint16Array.from(x, f32ToBf16).buffer);
     case 'q8_0': return quantizeQ8_0(x);
+    default: return fail('ERR_MODEL_UNSUPPORTED', `encoding to ${format} is not implemented here (init models write random ${format} blocks)`);
   }
 }

@@ -2,10 +2,14 @@
  * The contract between model files (GGUF, safetensors) and the forward pass: a Llama-family
  * configuration and named weights that stay in the file's memory (never copied whole).
  */
+import type { BlockFormat } from './gguf/blocks.js';
 import type { RopeScaling } from './rope-scaling.js';
 
-/** Storage formats of weights. q8_0 is GGUF's: blocks of 32 int8 with one f16 scale (34 bytes). */
-export type WeightFormat = 'f32' | 'f16' | 'bf16' | 'q8_0';
+/**
+ * Storage formats of weights. q8_0 is GGUF's: blocks of 32 int8 with one f16 scale (34 bytes);
+ * the others are GGUF's block types of lib/model/gguf/blocks.ts (docs/canonical-arithmetic.md).
+ */
+export type WeightFormat = 'f32' | 'f16' | 'bf16' | 'q8_0' | BlockFormat;
 
 /**
  * One weight, row-major with the LAST dimension contiguous (GGUF lists dims fastest-first;

@@ -22,7 +22,9 @@ init       writes a small Llama GGUF with seeded weights and a byte-level BPE vo
   --heads N          attention heads (${INIT_DEFAULTS.heads})     --kv-heads N  KV heads (${INIT_DEFAULTS.kvHeads})
   --ff N             feed-forward size (${INIT_DEFAULTS.ff})  --vocab N     vocabulary size (${INIT_DEFAULTS.vocab})
   --context N        context length (${INIT_DEFAULTS.context})
-  --format F         f32, f16, bf16 or q8_0 (${INIT_DEFAULTS.format}); vectors stay f32
+  --format F         f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
+                     iq4_nl, iq4_xs or mxfp4 (${INIT_DEFAULTS.format}; block types get random valid
+                     blocks); vectors stay f32
   --bias             Q/K/V biases (Qwen2-style)    --tied   no output.weight
   --rope-theta X     RoPE base frequency (10000)
   --rope-scaling S   none, linear:F, llama3:F[:LOW:HIGH:ORIG] (a rope_freqs tensor, as llama.cpp

@@ -3,6 +3,7 @@
  * shapes of a parsed file. Numbers follow the GGUF specification (ggml/docs/gguf.md), version 3.
  */
 import type { WeightFormat } from '../types.js';
+import { BLOCK_TYPES, isBlockFormat } from './blocks.js';
 
 /** Metadata value types, as stored on disk (u32). */
 export enum GgufValueType {
@@ -52,11 +53,19 @@ export function formatOfGgmlType(id: number): WeightFormat | undefined {
     case GGML_TYPE.F16: return 'f16';
     case GGML_TYPE.BF16: return 'bf16';
     case GGML_TYPE.Q8_0: return 'q8_0';
-    default: return undefined;
+    default:
+      for (const [f, t] of Object.entries(BLOCK_TYPES)) if (t.ggmlType === id) return f as WeightFormat;
+      return undefined;
   }
 }
 
+/** Weights per block of a block format (1 for f32, f16 and bf16). */
+export function blockWeights(f: WeightFormat): number {
+  return f === 'q8_0' ? Q8_0_BLOCK : isBlockFormat(f) ? BLOCK_TYPES[f].weights : 1;
+}
+
 export function ggmlTypeOfFormat(f: WeightFormat): number {
+  if (isBlockFormat(f)) return BLOCK_TYPES[f].ggmlType;
   return { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, bf16: GGML_TYPE.BF16, q8_0: GGML_TYPE.Q8_0 }[f];
 }
 
@@ -65,6 +74,7 @@ export const GGML_TYPE_NAMES: Record<number, string> = {
   0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K',
   12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL',
   21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 30: 'BF16',
+  34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
 };
 
 /** Bytes of a row-major tensor of `shape` (last dimension contiguous) in `format`. */
@@ -75,6 +85,7 @@ export function byteLength(format: WeightFormat, shape: readonly number[]): numb
     case 'f16':
     case 'bf16': return n * 2;
     case 'q8_0': return (n / Q8_0_BLOCK) * Q8_0_BYTES;
+    default: return (n / BLOCK_TYPES[format].weights) * BLOCK_TYPES[format].bytes;
   }
 }
 
