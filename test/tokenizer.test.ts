@@ -7,6 +7,7 @@ import { BYTE_TO_CHAR } from '../lib/model/tokenizer/bytes.js';
 import { mergeSymbols } from '../lib/model/tokenizer/merge.js';
 import { GPT2_PATTERN, LLAMA3_PATTERN, QWEN2_PATTERN, GGUF_PRE_PATTERNS, compilePattern, splitPieces } from '../lib/model/tokenizer/pretokenize.js';
 import { backtrackingHazard } from '../lib/model/tokenizer/backtracking.js';
+import { splitAdded, type AddedToken } from '../lib/model/tokenizer/special.js';
 import { trainByteLevelBpe } from '../lib/model/tokenizer/train.js';
 import { buildRequest } from '../lib/cli/commands/run.js';
 import { llama3ChatSpec, llama3Pieces } from './llama3-chat-fixture.js';
@@ -183,6 +184,18 @@ describe('tokenizer.json', () => {
     expect(code(() => hfTokenizer({ model: { type: 'Unigram', vocab: [] } }, null, null))).toBe('ERR_MODEL_UNSUPPORTED');
     expect(code(() => hfTokenizer({ ...bpeJson, pre_tokenizer: { type: 'BertPreTokenizer' } }, null, null))).toBe('ERR_MODEL_UNSUPPORTED');
     expect(code(() => hfTokenizer({ model: {} }, null, null))).toBe('ERR_MODEL_FORMAT');
+  });
+});
+
+describe('added tokens', () => {
+  it('are indexed once per token list, not per text (Gemma files carry thousands; a chat splits many pieces)', () => {
+    class Counted extends Array<AddedToken> { static scans = 0; filter(...a: Parameters<AddedToken[]['filter']>) { Counted.scans++; return [...this].filter(...a); } }
+    const list = Counted.from(Array.from({ length: 3000 }, (_, i) => ({ id: i, content: `<tag${i}>`, special: i % 2 === 0 })));
+    for (let k = 0; k < 50; k++) {
+      expect(splitAdded('a<tag1>b<tag2>', list, false)).toEqual([{ text: 'a' }, { id: 1, content: '<tag1>', special: false }, { text: 'b<tag2>' }]);
+      expect(splitAdded('<tag20><tag2>', list, true)).toEqual([{ id: 20, content: '<tag20>', special: true }, { id: 2, content: '<tag2>', special: true }]);
+    }
+    expect(Counted.scans).toBe(2);
   });
 });
 

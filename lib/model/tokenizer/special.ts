@@ -14,15 +14,8 @@ export type Fragment = { text: string } | { id: number; content: string; special
 
 /** Splits text into raw fragments and matched added tokens. */
 export function splitAdded(text: string, tokens: readonly AddedToken[], allowSpecial: boolean): Fragment[] {
-  const active = tokens.filter((t) => t.content.length > 0 && (allowSpecial || !t.special));
-  if (active.length === 0) return text ? [{ text }] : [];
-  // Longest content first so "<|end|>" never shadows "<|end_of_text|>".
-  active.sort((a, b) => b.content.length - a.content.length || a.id - b.id);
-  const byFirst = new Map<string, AddedToken[]>();
-  for (const t of active) {
-    const k = t.content[0];
-    byFirst.set(k, [...(byFirst.get(k) ?? []), t]);
-  }
+  const byFirst = candidates(tokens, allowSpecial);
+  if (byFirst.size === 0) return text ? [{ text }] : [];
   const out: Fragment[] = [];
   let start = 0;
   let i = 0;
@@ -40,4 +33,32 @@ export function splitAdded(text: string, tokens: readonly AddedToken[], allowSpe
   }
   if (start < text.length) out.push({ text: text.slice(start) });
   return out;
+}
+
+/**
+ * Added tokens by first character, longest first, built once per token list: Gemma files carry
+ * thousands of user-defined tokens, and a chat splits each of its pieces separately.
+ */
+const tables = new WeakMap<readonly AddedToken[], [Map<string, AddedToken[]>, Map<string, AddedToken[]>]>();
+
+function candidates(tokens: readonly AddedToken[], allowSpecial: boolean): Map<string, AddedToken[]> {
+  let t = tables.get(tokens);
+  if (t === undefined) {
+    t = [table(tokens, false), table(tokens, true)];
+    tables.set(tokens, t);
+  }
+  return t[allowSpecial ? 1 : 0];
+}
+
+function table(tokens: readonly AddedToken[], allowSpecial: boolean): Map<string, AddedToken[]> {
+  const active = tokens.filter((t) => t.content.length > 0 && (allowSpecial || !t.special));
+  // Longest content first so "<|end|>" never shadows "<|end_of_text|>".
+  active.sort((a, b) => b.content.length - a.content.length || a.id - b.id);
+  const byFirst = new Map<string, AddedToken[]>();
+  for (const t of active) {
+    const list = byFirst.get(t.content[0]);
+    if (list) list.push(t);
+    else byFirst.set(t.content[0], [t]);
+  }
+  return byFirst;
 }
