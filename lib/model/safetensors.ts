@@ -73,10 +73,19 @@ export function readSafetensors(source: string | Uint8Array): SafetensorsFile {
     if (dt && elements * dt.bytes !== end - begin) fail('ERR_MODEL_SHAPE', `${what}: tensor '${name}' has ${end - begin} bytes, shape [${shape.join(', ')}] in ${t.dtype} needs ${elements * dt.bytes}`);
     tensors.push({ name, dtype: t.dtype, shape: shape as number[], begin, end });
   }
-  const sorted = tensors.slice().sort((x, y) => x.begin - y.begin);
+  const sorted = tensors.slice().sort((x, y) => x.begin - y.begin || x.end - y.end);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].end > sorted[i].begin && sorted[i - 1].end > sorted[i].begin) fail('ERR_MODEL_FORMAT', `${what}: tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
   }
+  // The format's own rule (the safetensors crate's validate): the spans tile the data section with
+  // no hole and nothing after the last, so a span that hides bytes of another type is refused.
+  let expected = start;
+  for (let i = 0; i < sorted.length; i++) {
+    const t = sorted[i];
+    if (t.begin > expected) fail('ERR_MODEL_FORMAT', `${what}: tensor '${t.name}' starts at ${t.begin - start} of the data section, ${t.begin - expected} bytes after the end of ${i === 0 ? 'the header' : `'${sorted[i - 1].name}'`}: a hole in the data section`);
+    expected = Math.max(expected, t.end);
+  }
+  if (bytes.length > expected) fail('ERR_MODEL_FORMAT', `${what}: ${bytes.length - expected} bytes of the data section follow the last tensor${sorted.length ? ` '${sorted[sorted.length - 1].name}'` : ''}: no tensor's data_offsets cover them`);
   return { tensors, metadata, bytes };
 }
 

@@ -30,12 +30,20 @@ export function ggufConfig(file: GgufFile, what = 'GGUF'): LlamaConfig {
   const vocabSize = m.number(k('vocab_size')) ?? tokens?.length ?? embd?.shape[0];
   if (vocabSize === undefined) fail('ERR_MODEL_FORMAT', `${what}: no vocabulary size (${k('vocab_size')}, tokenizer.ggml.tokens and token_embd.weight are all absent)`);
   const names = new Set(file.tensors.map((t) => t.name));
+  // block_count drives every per-layer loop and allocation: bound it by the blocks the file holds
+  // before anything iterates it (a hostile 2^31 used to run for 30 s and 3 GB).
+  const blockCount = m.requireNumber(k('block_count'));
+  const blocks = new Set<string>();
+  for (const t of file.tensors) { const b = /^blk\.(\d+)\./.exec(t.name); if (b) blocks.add(b[1]); }
+  if (!Number.isSafeInteger(blockCount) || blockCount < 1 || blockCount > blocks.size) {
+    fail('ERR_MODEL_MISSING_TENSOR', `${what}: metadata '${k('block_count')}' = ${blockCount}, but the file holds tensors of ${blocks.size} block(s)`);
+  }
   return {
     architecture: 'llama',
     vocabSize,
     contextLength: m.requireNumber(k('context_length')),
     embeddingLength,
-    blockCount: m.requireNumber(k('block_count')),
+    blockCount,
     feedForwardLength: m.requireNumber(k('feed_forward_length')),
     headCount,
     headCountKv: m.number(k('attention.head_count_kv')) ?? headCount,

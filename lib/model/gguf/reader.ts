@@ -17,6 +17,19 @@ const MAX_DIMS = 4; // GGML_MAX_DIMS
 const MAX_NESTING = 4;
 const utf8 = new TextDecoder('utf-8');
 
+/**
+ * ggml's block geometry (type_traits blck_size, type_size) of every type id, read or not: a row
+ * must hold whole blocks whatever the type, so a bad row length is refused as a shape error here,
+ * independently of which types the compute path has learnt.
+ */
+const GGML_BLOCK: Record<number, readonly [elements: number, bytes: number]> = {
+  0: [1, 4], 1: [1, 2], 2: [32, 18], 3: [32, 20], 6: [32, 22], 7: [32, 24], 8: [32, 34], 9: [32, 36],
+  10: [256, 84], 11: [256, 110], 12: [256, 144], 13: [256, 176], 14: [256, 210], 15: [256, 292],
+  16: [256, 66], 17: [256, 74], 18: [256, 98], 19: [256, 50], 20: [32, 18], 21: [256, 110], 22: [256, 82],
+  23: [256, 136], 24: [1, 1], 25: [1, 2], 26: [1, 4], 27: [1, 8], 28: [1, 8], 29: [256, 56], 30: [1, 2],
+  34: [256, 54], 35: [256, 66], 39: [32, 17],
+};
+
 /** Bytes per element of fixed-size value types (strings and arrays are variable). */
 const FIXED_SIZE: Partial<Record<GgufValueType, number>> = {
   [GgufValueType.UINT8]: 1, [GgufValueType.INT8]: 1, [GgufValueType.BOOL]: 1,
@@ -203,9 +216,11 @@ export function readGguf(source: string | Uint8Array): GgufFile {
     let elements = 1;
     for (const d of dims) {
       elements *= d;
-      if (!Number.isSafeInteger(elements) || elements > bytes.length) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' has absurd dimensions [${dims.join(', ')}]`);
+      // No ggml type packs a weight in under one bit: more elements than the file has bits is absurd.
+      if (!Number.isSafeInteger(elements) || elements > bytes.length * 8) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' has absurd dimensions [${dims.join(', ')}]`);
     }
-    if (format === 'q8_0' && dims[0] % Q8_0_BLOCK !== 0) fail('ERR_MODEL_SHAPE', `${what}: Q8_0 tensor '${name}' has a row of ${dims[0]} elements, not a multiple of ${Q8_0_BLOCK}`);
+    const block = GGML_BLOCK[ggmlType]?.[0] ?? (format === 'q8_0' ? Q8_0_BLOCK : 1);
+    if (dims[0] % block !== 0) fail('ERR_MODEL_SHAPE', `${what}: ${GGML_TYPE_NAMES[ggmlType] ?? ggmlType} tensor '${name}' has a row of ${dims[0]} elements, not a whole number of ${block}-element blocks`);
     if (rel % alignment !== 0) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' data offset ${rel} is not a multiple of the alignment ${alignment}`);
     const shape = dims.slice().reverse();
     const length = byteLength(format, shape);
@@ -213,11 +228,22 @@ export function readGguf(source: string | Uint8Array): GgufFile {
     if (offset + length > bytes.length) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' data [${offset}, ${offset + length}) is out of bounds (file is ${bytes.length} bytes; truncated?)`);
     return { name, ggmlType, format, shape, offset, byteLength: length };
   });
-  const byOffset = tensors.slice().sort((a, b) => a.offset - b.offset);
-  for (let i = 1; i < byOffset.length; i++) {
-    const prev = byOffset[i - 1];
-    const cur = byOffset[i];
-    if (cur.byteLength > 0 && prev.offset + prev.byteLength > cur.offset) fail('ERR_MODEL_FORMAT', `${what}: tensors '${prev.name}' and '${cur.name}' overlap`);
+  // ggml's own rule (gguf.cpp): in directory order each tensor starts where the one before it ends,
+  // padded to the alignment, and the file ends with the last one. A span that differs from what the
+  // type and shape take is a tensor whose declared type or shape is not what was written.
+  const desc = (t: GgufTensorInfo) => `'${t.name}' (${GGML_TYPE_NAMES[t.ggmlType] ?? t.ggmlType} [${t.shape.join(', ')}], ${t.byteLength} bytes)`;
+  let expected = dataOffset;
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    if (t.offset !== expected) {
+      const after = i === 0 ? 'the start of the data section' : `the end of ${desc(tensors[i - 1])}`;
+      if (t.offset < expected) fail('ERR_MODEL_FORMAT', `${what}: tensor '${t.name}' at offset ${t.offset} overlaps ${after} at ${expected}`);
+      fail('ERR_MODEL_FORMAT', `${what}: tensor '${t.name}' starts at offset ${t.offset}, ${t.offset - expected} bytes after ${after} at ${expected}: a byte size that does not match the type and shape, or a hole in the data section`);
+    }
+    expected = Math.ceil((t.offset + t.byteLength) / alignment) * alignment;
+  }
+  if (tensors.length > 0 && bytes.length > expected) {
+    fail('ERR_MODEL_FORMAT', `${what}: ${bytes.length - expected} bytes follow the last tensor ${desc(tensors[tensors.length - 1])}, which ends at ${expected}: its byte size does not match its type and shape`);
   }
   return { version, metadata, tensors, alignment, dataOffset, bytes };
 }
