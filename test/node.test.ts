@@ -118,7 +118,7 @@ describe('atoma node HTTP API', () => {
     expect(r.status).toBe(200);
     const tok = loaded.tokenizer;
     const prompt = tok.encodeChat(body.messages);
-    // Only the template's two markers are control tokens: its <|eos|> and the generation prompt's <|assistant|>.
+    // The template's <|user|>, <|eos|> and <|assistant|> are the only control tokens; the message's are text.
     expect(prompt.filter((i) => i === tok.eosId).length).toBe(1);
     expect(r.json.usage.prompt_tokens).toBe(prompt.length);
     const [g] = generate(new LlamaModel(loaded.weights), [{ prompt, maxTokens: 4, seed: 2n, temperature: 0, topK: 0, topP: 1, stopTokens: tok.eosId === null ? [] : [tok.eosId] }]);
