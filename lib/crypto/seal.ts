@@ -12,6 +12,7 @@
  */
 import { createCipheriv, createDecipheriv, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { AtomaError, fail } from '../engine/errors.js';
+import { brief } from '../engine/brief.js';
 import { generateX25519, privateKeyFromDer, publicKeyFromRaw, rawPublicKey } from './keys.js';
 
 /** The envelope format; version 1 (plaintext hash in the clear) is refused. */
@@ -101,8 +102,8 @@ function b64(s: unknown, bytes: number | null, name: string): Buffer {
 export function checkSealed(m: unknown, kind: 'request' | 'response'): SealedMessage {
   const x = m as SealedMessage;
   if (typeof m !== 'object' || m === null) fail('ERR_SEAL_FORMAT', 'sealed message: not an object');
-  if (x.v !== SEAL_VERSION) fail('ERR_SEAL_FORMAT', `sealed message: unsupported version ${String(x.v)}`);
-  if (x.kind !== kind) fail('ERR_SEAL_FORMAT', `sealed message: expected a ${kind}, got ${String(x.kind)}`);
+  if (x.v !== SEAL_VERSION) fail('ERR_SEAL_FORMAT', `sealed message: unsupported version ${brief(x.v)}`);
+  if (x.kind !== kind) fail('ERR_SEAL_FORMAT', `sealed message: expected a ${kind}, got ${brief(x.kind)}`);
   for (const k of Object.keys(x)) if (!FIELDS.has(k)) fail('ERR_SEAL_FORMAT', `sealed message: unknown field '${k.slice(0, 40)}'`);
   if (typeof x.keyId !== 'string' || !/^[0-9a-f]{32}$/.test(x.keyId)) fail('ERR_SEAL_FORMAT', 'sealed message: keyId must be 32 hex digits');
   if (typeof x.requestId !== 'string' || !/^[0-9a-f]{32}$/.test(x.requestId)) fail('ERR_SEAL_FORMAT', 'sealed message: requestId must be 32 hex digits');

@@ -170,9 +170,12 @@ export class Wasi {
         if (!iovecsOk(dv, iovs >>> 0, n >>> 0)) return ERRNO_FAULT;
         const mem = new Uint8Array(dv.buffer);
         const stdin = this.opts.stdin;
+        // The list is read once, as checked: a read may land on the list itself, and entries it
+        // overwrote would otherwise reach mem.set unchecked (an out-of-bounds RangeError).
+        const list = new DataView(mem.slice(iovs >>> 0, (iovs >>> 0) + (n >>> 0) * 8).buffer);
         let total = 0;
-        for (let i = 0, at = iovs >>> 0; i < n >>> 0; i++, at += 8) {
-          const ptr = dv.getUint32(at, true), len = dv.getUint32(at + 4, true);
+        for (let i = 0, at = 0; i < n >>> 0; i++, at += 8) {
+          const ptr = list.getUint32(at, true), len = list.getUint32(at + 4, true);
           const take = Math.min(len, stdin.length - this.stdinPos);
           charge(take >>> 6);
           mem.set(stdin.subarray(this.stdinPos, this.stdinPos + take), ptr);

@@ -12,6 +12,7 @@
  * package or a corrupted response: both are ERR_SUI_EVENT, never a silent default.
  */
 import { fail } from '../../engine/errors.js';
+import { brief } from '../../engine/brief.js';
 import { ATOMA_DB_MODULE } from './abi.js';
 import { sui } from './sdk.js';
 
@@ -139,12 +140,12 @@ function u64(v: unknown, where: string): bigint {
 }
 
 function uint(v: unknown, bits: 8 | 16, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** bits) bad(where, `expected a u${bits} number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** bits) bad(where, `expected a u${bits} number, got ${brief(v)}`);
   return v;
 }
 
 function hexId(v: unknown, where: string): string {
-  if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{1,64}$/.test(v)) bad(where, `expected a 0x-hex id/address, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{1,64}$/.test(v)) bad(where, `expected a 0x-hex id/address, got ${brief(v)}`);
   return sui('utils').normalizeSuiAddress(v);
 }
 
@@ -154,7 +155,7 @@ function exactKeys(obj: Record<string, unknown>, keys: readonly string[], where:
 }
 
 function inner(v: unknown, key: 'inner' | 'id', where: string): unknown {
-  if (!isRecord(v)) bad(where, `expected { ${key}: … }, got ${JSON.stringify(v)}`);
+  if (!isRecord(v)) bad(where, `expected { ${key}: … }, got ${brief(v)}`);
   exactKeys(v, [key], where);
   return v[key];
 }
@@ -177,7 +178,7 @@ function decode(kind: Kind, v: unknown, where: string): KindToTs[Kind] {
       return out;
     }
     case 'ascii':
-      if (typeof v !== 'string' || !/^[\x00-\x7f]*$/.test(v)) bad(where, `expected an ASCII string, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'string' || !/^[\x00-\x7f]*$/.test(v)) bad(where, `expected an ASCII string, got ${brief(v)}`);
       return v;
     case 'smallId':
       return u64(inner(v, 'inner', where), `${where}.inner`);
