@@ -162,6 +162,14 @@ describe('safetensors: header and spans bounded by the file', () => {
     const r = refusal(() => readSafetensors(st({ a: t(0, 16, [5]) }, 16)));
     expect(r.code).toBe('ERR_MODEL_SHAPE');
     expect(r.message).toMatch(/tensor 'a' has 16 bytes, shape \[5\] in F32 needs 20/);
+    // Dtypes never computed with are checked too (an I64 buffer such as position_ids).
+    expect(refusal(() => readSafetensors(st({ p: { dtype: 'I64', shape: [3], data_offsets: [0, 16] } }, 16))).message).toMatch(/tensor 'p' has 16 bytes, shape \[3\] in I64 needs 24/);
+    expect(refusal(() => readSafetensors(st({ a: { dtype: 'F32', shape: [2 ** 30, 2 ** 30, 2 ** 30], data_offsets: [0, 16] } }, 16))).code).toBe('ERR_MODEL_SHAPE');
+  });
+
+  it('refuses __metadata__ that is not an object of strings', () => {
+    expect(refusal(() => readSafetensors(st({ __metadata__: { format: 5 }, a: t(0, 16) }, 16))).message).toMatch(/'__metadata__' must be an object of strings/);
+    expect(refusal(() => readSafetensors(st({ __metadata__: null, a: t(0, 16) }, 16))).code).toBe('ERR_MODEL_FORMAT');
   });
 
   it('refuses overlapping spans, holes and bytes after the last span', () => {

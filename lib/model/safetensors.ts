@@ -16,6 +16,11 @@ const DTYPES: Record<string, { format: WeightFormat; bytes: number }> = {
 /** Own keys only: a dtype 'constructor' found Object.prototype's and passed as a dtype. */
 const dtypeOf = (d: string) => (Object.hasOwn(DTYPES, d) ? DTYPES[d] : undefined);
 const MAX_HEADER = 100 << 20;
+/** Bytes per element of the format's other whole-byte dtypes: their spans are checked though we never compute with them. */
+const ELEMENT_BYTES: Record<string, number> = {
+  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, F8_E8M0: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
+  I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
+};
 
 export interface SafetensorsTensor {
   name: string;
@@ -56,7 +61,11 @@ export function readSafetensors(source: string | Uint8Array): SafetensorsFile {
   const tensors: SafetensorsTensor[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') { metadata = v as Record<string, string>; continue; }
+    if (name === '__metadata__') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) fail('ERR_MODEL_FORMAT', `${what}: '__metadata__' must be an object of strings`);
+      metadata = v as Record<string, string>;
+      continue;
+    }
     const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof t !== 'object' || t === null || typeof t.dtype !== 'string' || !Array.isArray(t.shape) || !Array.isArray(t.data_offsets) || t.data_offsets.length !== 2) {
       fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' needs dtype, shape and data_offsets`);
@@ -68,9 +77,9 @@ export function readSafetensors(source: string | Uint8Array): SafetensorsFile {
     const begin = start + (b as number);
     const end = start + (e as number);
     if (end > bytes.length) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' data [${begin}, ${end}) is out of bounds (file is ${bytes.length} bytes; truncated?)`);
-    const dt = dtypeOf(t.dtype);
+    const size = Object.hasOwn(ELEMENT_BYTES, t.dtype) ? ELEMENT_BYTES[t.dtype] : undefined;
     const elements = (shape as number[]).reduce((x, y) => x * y, 1);
-    if (dt && elements * dt.bytes !== end - begin) fail('ERR_MODEL_SHAPE', `${what}: tensor '${name}' has ${end - begin} bytes, shape [${shape.join(', ')}] in ${t.dtype} needs ${elements * dt.bytes}`);
+    if (size !== undefined && (!Number.isSafeInteger(elements * size) || elements * size !== end - begin)) fail('ERR_MODEL_SHAPE', `${what}: tensor '${name}' has ${end - begin} bytes, shape [${shape.join(', ')}] in ${t.dtype} needs ${elements * size}`);
     tensors.push({ name, dtype: t.dtype, shape: shape as number[], begin, end });
   }
   const sorted = tensors.slice().sort((x, y) => x.begin - y.begin || x.end - y.end);
