@@ -21,6 +21,11 @@ const TEXTS = [
   'Questions are how we learn. Why does the sun rise in the east?',
 ];
 
+/** The ids llama.cpp ends generation at, ascending. */
+function eog(model: { isEogToken(t: any): boolean }, vocab: number): number[] {
+  return Array.from({ length: vocab }, (_, i) => i).filter((i) => model.isEogToken(i as any));
+}
+
 describe('llama.cpp agrees with our tokenizer', () => {
   it('on init models (byte-level BPE, gpt-2 pre-tokenizer), f32 and q8_0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'atoma-llamacpp-'));
@@ -33,6 +38,7 @@ describe('llama.cpp agrees with our tokenizer', () => {
       const ours = (await loadModel(p)).tokenizer;
       for (const s of TEXTS) expect(ours.encode(s), s).toEqual(Array.from(model.tokenize(s, false)));
       expect(model.tokens.bos).toBe(ours.bosId);
+      expect(ours.stopIds).toEqual(eog(model, ours.vocabSize));
       expect(model.tokens.eos).toBe(ours.eosId);
       await model.dispose();
     }
@@ -47,6 +53,8 @@ describe('llama.cpp agrees with our tokenizer', () => {
     writeGguf(p, llama3ChatSpec(5));
     const model = await llama.loadModel({ modelPath: p });
     const ours = (await loadModel(p)).tokenizer;
+    expect(ours.stopIds).toEqual(eog(model, ours.vocabSize));
+    expect(ours.stopIds).toContain(ours.tokenId('<|eot_id|>'));
     const plain = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: TEXTS[1] + '  ' }];
     // Without special text in the messages, llama.cpp reading the whole rendering with special
     // parsing on is the reference; the template writes <|begin_of_text|>, so one BOS.
@@ -72,6 +80,9 @@ describe('llama.cpp agrees with our tokenizer', () => {
     const model = await llama.loadModel({ modelPath: p });
     const ours = (await loadModel(p)).tokenizer;
     expect([ours.bosId, ours.eosId]).toEqual([model.tokens.bos, model.tokens.eos]);
+    // Gemma ends a turn with <end_of_turn>, not <eos>: both stop generation, as in llama.cpp.
+    expect(ours.stopIds).toEqual(eog(model, ours.vocabSize));
+    expect(ours.stopIds).toEqual([1, 5]);
     const texts = [...TEXTS, 'hello world\n\nthe river\n\n\n  hill    <h1>x', '<start_of_turn>user\nhello<end_of_turn>\n<bos>the<eos>', ' the', 'the  '];
     for (const s of texts) {
       expect(ours.encode(s), s).toEqual(Array.from(model.tokenize(s, false)));

@@ -11,6 +11,8 @@ import { splitAdded, type AddedToken } from '../lib/model/tokenizer/special.js';
 import { trainByteLevelBpe } from '../lib/model/tokenizer/train.js';
 import { buildRequest } from '../lib/cli/commands/run.js';
 import { llama3ChatSpec, llama3Pieces } from './llama3-chat-fixture.js';
+import { gemmaVocabSpec } from './gemma-vocab-fixture.js';
+import { endOfGenerationIds } from '../lib/model/tokenizer/eog.js';
 
 const TEXTS = [
   'The river came down from the hills.',
@@ -184,6 +186,18 @@ describe('tokenizer.json', () => {
     expect(code(() => hfTokenizer({ model: { type: 'Unigram', vocab: [] } }, null, null))).toBe('ERR_MODEL_UNSUPPORTED');
     expect(code(() => hfTokenizer({ ...bpeJson, pre_tokenizer: { type: 'BertPreTokenizer' } }, null, null))).toBe('ERR_MODEL_UNSUPPORTED');
     expect(code(() => hfTokenizer({ model: {} }, null, null))).toBe('ERR_MODEL_FORMAT');
+  });
+});
+
+describe('end of generation', () => {
+  it('stops at end-of-turn markers as well as EOS, as llama.cpp does', () => {
+    const gemma = ggufTokenizer(readGguf(encodeGguf(gemmaVocabSpec(6))));
+    expect(gemma.stopIds).toEqual([gemma.eosId, gemma.tokenId('<end_of_turn>')]);
+    expect(buildRequest(gemma, { prompt: 'hello', chat: true }, 'test').stopTokens).toEqual([1, 5]);
+    expect(endOfGenerationIds(['a', '<|end|>', '<|im_end|>', 'b'], [0, null])).toEqual([0, 1, 2]);
+    // Harmony vocabularies go on after <|end|> (it closes a channel message, not the turn).
+    expect(endOfGenerationIds(['<|end|>', '<|return|>', '<|call|>', 'x'], [3])).toEqual([1, 2, 3]);
+    expect(endOfGenerationIds(['a'], [null])).toEqual([]);
   });
 });
 

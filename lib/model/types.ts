@@ -68,6 +68,8 @@ export interface Tokenizer {
   readonly vocabSize: number;
   readonly bosId: number | null;
   readonly eosId: number | null;
+  /** Ids that end generation: EOS and the chat end-of-turn markers (Llama 3 <|eot_id|>, Gemma <end_of_turn>). */
+  readonly stopIds: readonly number[];
   encode(text: string, opts?: { addBos?: boolean; allowSpecial?: boolean }): number[];
   decode(ids: readonly number[]): string;
   /** Text of one token for streaming (bytes that are not yet valid UTF-8 are held back by callers). */

@@ -236,7 +236,7 @@ export class AtomaNode {
     if (prompt.length === 0) throw new ApiError(400, 'the prompt encodes to no tokens', 'invalid_request_error', p.kind === 'chat' ? 'messages' : 'prompt', 'invalid_value');
     if (prompt.length + p.maxTokens - 1 > ctx)
       throw new ApiError(400, `${prompt.length} prompt tokens + ${p.maxTokens} new tokens exceed the context of ${ctx}`, 'invalid_request_error', 'max_tokens', 'context_length_exceeded');
-    return { id, prompt, maxTokens: p.maxTokens, seed: p.seed, temperature: p.temperature, topK: p.topK, topP: p.topP, stopTokens: tok.eosId === null ? [] : [tok.eosId] };
+    return { id, prompt, maxTokens: p.maxTokens, seed: p.seed, temperature: p.temperature, topK: p.topK, topP: p.topP, stopTokens: [...tok.stopIds] };
   }
 
   /**

@@ -75,7 +75,7 @@ export function buildRequest(tok: Tokenizer, o: { prompt?: unknown; chat?: unkno
     temperature: num(o.temperature, 'temperature', 'float') as number | undefined,
     topK: num(o.topK, 'top-k', 'int') as number | undefined,
     topP: num(o.topP, 'top-p', 'float') as number | undefined,
-    stopTokens: tok.eosId === null ? [] : [tok.eosId],
+    stopTokens: [...tok.stopIds],
   };
 }
 

@@ -12,6 +12,7 @@ import { fail } from '../../engine/errors.js';
 import type { Tokenizer } from '../types.js';
 import { BYTE_TO_CHAR, byteTokenValue, fromByteLevel } from './bytes.js';
 import { renderChat, renderChatSegments } from './chat.js';
+import { endOfGenerationIds } from './eog.js';
 import { mergeSymbols, type PairPriority } from './merge.js';
 import { splitPieces } from './pretokenize.js';
 import { splitAdded, type AddedToken, type Fragment } from './special.js';
@@ -44,6 +45,8 @@ export interface BpeOptions {
   eosId: number | null;
   addBos?: boolean;
   chatTemplate?: string | null;
+  /** End-of-turn ids the file names besides EOS (GGUF eot_token_id, eom_token_id). */
+  endOfTurnIds?: readonly (number | null)[];
 }
 
 const utf8 = new TextEncoder();
@@ -56,6 +59,8 @@ export class BpeTokenizer implements Tokenizer {
   /** The model's preference for a BOS at the start of a prompt (encode adds one only when asked). */
   readonly addBosByDefault: boolean;
   readonly chatTemplate: string | null;
+  /** Ids that end generation: EOS and the end-of-turn markers, as llama.cpp counts them (eog.ts). */
+  readonly stopIds: readonly number[];
   readonly kind: 'byte-level' | 'sentencepiece';
   private readonly ids = new Map<string, number>();
   private readonly priority: PairPriority;
@@ -84,6 +89,7 @@ export class BpeTokenizer implements Tokenizer {
       o.tokens.forEach((t, id) => { const b = byteTokenValue(t); if (b >= 0 && this.byteIds[b] < 0) this.byteIds[b] = id; });
     }
     this.tokenBytesCache = new Array(o.tokens.length);
+    this.stopIds = endOfGenerationIds(o.tokens, [o.eosId, ...(o.endOfTurnIds ?? [])]);
     if (o.merges) {
       const ranks = new Map<string, number>();
       o.merges.forEach(([a, b], r) => { const k = a + '\u0001' + b; if (!ranks.has(k)) ranks.set(k, r); });

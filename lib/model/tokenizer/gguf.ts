@@ -48,6 +48,7 @@ export function ggufTokenizer(file: GgufFile, what = 'GGUF'): BpeTokenizer {
     bosId: id('tokenizer.ggml.bos_token_id'),
     eosId: id('tokenizer.ggml.eos_token_id'),
     unkId: id('tokenizer.ggml.unknown_token_id'),
+    endOfTurnIds: [id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')],
     chatTemplate: m.string('tokenizer.chat_template') ?? null,
   };
   if (model === 'llama') {
