@@ -16,14 +16,12 @@ import { WasmTasks } from '../lib/node/wasm-tasks.js';
 import { wasmAssignment } from '../lib/node/wasm-assignment.js';
 import { RefusalError } from '../lib/node/refusal.js';
 import { cli, runCli } from './helpers.js';
+import { WASI_IMPORTS } from './wasi-imports.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atoma-wasm-hostile-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const WASI = `
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+const WASI = `${WASI_IMPORTS}
   (memory (export "memory") 2)`;
 
 const GUESTS = {

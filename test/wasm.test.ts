@@ -7,13 +7,9 @@ import { join } from 'node:path';
 import { AtomaError } from '../lib/index.js';
 import { WasmFunction, runWasm, assembleWat, exampleWasm } from '../lib/index.js';
 import { runCli } from './helpers.js';
+import { WASI_IMPORTS } from './wasi-imports.js';
 
-const WASI = `
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+const WASI = `${WASI_IMPORTS}
   (memory (export "memory") 1)
   (func $write (param $fd i32) (param $ptr i32) (param $len i32)
     (i32.store (i32.const 0) (local.get $ptr)) (i32.store (i32.const 4) (local.get $len))

@@ -13,13 +13,9 @@ import { assembleWat, exampleWasm } from '../../../lib/wasm/assemble.js';
 import { runWasm } from '../../../lib/wasm/runner.js';
 import type { Rng } from '../prng.js';
 import { atomaCode, type FuzzTarget } from '../target.js';
+import { WASI_IMPORTS } from '../../wasi-imports.js';
 
-const WASI = `
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+const WASI = `${WASI_IMPORTS}
   (memory (export "memory") 1 4)`;
 
 const GUESTS = [
