@@ -13,6 +13,8 @@ import { configure, info } from '../lib/engine/config.js';
 import { generate } from '../lib/model/generate.js';
 import { BLOCK_TYPES, type BlockFormat } from '../lib/model/gguf/blocks.js';
 import { initModel } from '../lib/model/init.js';
+import { readGguf } from '../lib/model/gguf/reader.js';
+import { writeGguf } from '../lib/model/gguf/writer.js';
 import { linear, widenRows } from '../lib/model/linear.js';
 import { loadModel } from '../lib/model/load.js';
 import { LlamaModel } from '../lib/model/llama.js';
@@ -159,6 +161,33 @@ describe('init models of the block types', () => {
         const logits = new LlamaModel(model.weights).forward([{ cache: new LlamaModel(model.weights).newCache(), tokens: [3, 1, 4] }])[0];
         expect(logits.every(Number.isFinite)).toBe(true);
       }
+    expect(digests.size).toBe(1);
+  });
+
+  it('a Q4_K_M-style mix (q4_k, q6_k for attn_v and ffn_down, f32 vectors) loads as stored and runs', async () => {
+    const opts = { seed: 9, layers: 1, dim: 256, heads: 4, kvHeads: 2, ff: 512, vocab: 300, context: 64 };
+    const a = join(dir, 'mix-q4_k.gguf'), b = join(dir, 'mix-q6_k.gguf'), mixed = join(dir, 'mix.gguf');
+    initModel(a, { ...opts, format: 'q4_k' });
+    initModel(b, { ...opts, format: 'q6_k' });
+    const fa = readGguf(a), fb = readGguf(b);
+    const six = (n: string) => /attn_v|ffn_down/.test(n);
+    writeGguf(mixed, {
+      metadata: fa.metadata,
+      tensors: fa.tensors.map((t) => {
+        const src = six(t.name) ? fb.tensors.find((u) => u.name === t.name)! : t;
+        const file = six(t.name) ? fb : fa;
+        return { name: t.name, format: src.format, shape: src.shape, data: file.bytes.subarray(src.offset, src.offset + src.byteLength) };
+      }),
+    });
+    const model = await loadModel(mixed);
+    expect(model.weights.get('blk.0.attn_v.weight').format).toBe('q6_k');
+    expect(model.weights.get('blk.0.attn_k.weight').format).toBe('q4_k');
+    expect(model.weights.get('blk.0.attn_norm.weight').format).toBe('f32');
+    const digests = new Set<string>();
+    for (const isa of isas) {
+      configure({ isa, threads: 2 });
+      digests.add(generate(new LlamaModel(model.weights), [{ prompt: [5, 17, 42], maxTokens: 3 }])[0].outputDigest);
+    }
     expect(digests.size).toBe(1);
   });
 });
