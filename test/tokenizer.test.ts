@@ -10,6 +10,7 @@ import { backtrackingHazard } from '../lib/model/tokenizer/backtracking.js';
 import { splitAdded, type AddedToken } from '../lib/model/tokenizer/special.js';
 import { trainByteLevelBpe } from '../lib/model/tokenizer/train.js';
 import { buildRequest } from '../lib/cli/commands/run.js';
+import { finishReason } from '../lib/node/node.js';
 import { llama3ChatSpec, llama3Pieces } from './llama3-chat-fixture.js';
 import { gemmaVocabSpec } from './gemma-vocab-fixture.js';
 import { endOfGenerationIds } from '../lib/model/tokenizer/eog.js';
@@ -194,6 +195,8 @@ describe('end of generation', () => {
     const gemma = ggufTokenizer(readGguf(encodeGguf(gemmaVocabSpec(6))));
     expect(gemma.stopIds).toEqual([gemma.eosId, gemma.tokenId('<end_of_turn>')]);
     expect(buildRequest(gemma, { prompt: 'hello', chat: true }, 'test').stopTokens).toEqual([1, 5]);
+    // The node's OpenAI answer reports such an end as 'stop', not as running out of tokens.
+    expect([finishReason(gemma, [9, 5]), finishReason(gemma, [9, 1]), finishReason(gemma, [5, 9]), finishReason(gemma, [])]).toEqual(['stop', 'stop', 'length', 'length']);
     expect(endOfGenerationIds(['a', '<|end|>', '<|im_end|>', 'b'], [0, null])).toEqual([0, 1, 2]);
     // Harmony vocabularies go on after <|end|> (it closes a channel message, not the turn).
     expect(endOfGenerationIds(['<|end|>', '<|return|>', '<|call|>', 'x'], [3])).toEqual([1, 2, 3]);

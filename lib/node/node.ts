@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { loadModel } from '../model/load.js';
-import type { LoadedModel } from '../model/types.js';
+import type { LoadedModel, Tokenizer } from '../model/types.js';
 import { signEvent, type Signer } from '../protocol/signing.js';
 import { AssignmentStore } from './assignments.js';
 import { openLedgerPort, type LedgerPort } from './ledger-port.js';
@@ -96,6 +96,11 @@ export async function startParticipant(s: ParticipantSetup): Promise<{ participa
     store.close();
     throw e;
   }
+}
+
+/** 'stop' when generation ended at a stop token (EOS or an end-of-turn marker such as Gemma's <end_of_turn>). */
+export function finishReason(tok: Pick<Tokenizer, 'stopIds'>, tokens: readonly number[]): 'stop' | 'length' {
+  return tokens.length > 0 && tok.stopIds.includes(tokens[tokens.length - 1]) ? 'stop' : 'length';
 }
 
 export class AtomaNode {
@@ -269,8 +274,7 @@ export class AtomaNode {
     const task = this.tasks.get(row.task)!;
     const tok = task.model.tokenizer;
     const text = tok.decode(r.tokens);
-    const last = r.tokens[r.tokens.length - 1];
-    const finish = tok.eosId !== null && last === tok.eosId ? 'stop' : 'length';
+    const finish = finishReason(tok, r.tokens);
     const signed = { model: task.config.digest, requestHash: row.id, outputDigest: r.outputDigest, traceRoot: r.traceRoot };
     const atoma = { ...signed, signature: signResponse(this.key, signed), publicKey: this.key.publicKey };
     const body = completionBody(row.kind, `${row.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${row.id.slice(0, 24)}`, row.meta.created as number,
