@@ -497,9 +497,10 @@ Napi::Value DtUploadWeight(const Napi::CallbackInfo& info) {
     const std::string fmt_name = arg_string(info, 1, "format");
     const int64_t N = arg_size(info, 2, "N"), K = arg_size(info, 3, "K");
     const WeightLayout layout = weight_layout(env, fmt_name, K);
-    if (layout.format != WeightFormat::F32 && layout.format != WeightFormat::F16 && layout.format != WeightFormat::Bf16 &&
-        layout.format != WeightFormat::Q8_0)
-      throw_error(env, "ERR_ARGUMENT", "dtUploadWeight: the stored formats only (f32, f16, bf16, q8_0), got " + fmt_name);
+    // Widened on the host (dequantize_weights, exact), so every stored format works; the decode
+    // layouts are the CPU's own and are never uploaded.
+    if (layout.format == WeightFormat::Q8_0x128 || layout.format == WeightFormat::F32x16)
+      throw_error(env, "ERR_ARGUMENT", "dtUploadWeight: the stored formats only (f32, f16, bf16, q8_0 and the GGUF block types), got " + fmt_name);
     auto W = arg_bytes(info, 0, "W");
     check_weight_bytes(env, W, layout, fmt_name, N, K, "W");
     Buf y = alloc_floats(checked_mul(env, N, K, "W"));
