@@ -240,7 +240,7 @@ void check_errors() {
   expect_error("ERR_WEIGHT_BYTES", [&] { atoma::gemm_weights(1, 2, 32, A.data(), 32, w.data(), 67, WeightFormat::Q8_0, C.data(), 2, nullptr); }, "short q8_0");
   expect_error("ERR_WEIGHT_BYTES", [&] { atoma::gemm_weights(1, 2, 32, A.data(), 32, w.data(), 129, WeightFormat::F16, C.data(), 2, nullptr); }, "long f16");
   expect_error("ERR_SHAPE", [&] { atoma::gemm_weights(1, 2, 33, A.data(), 33, w.data(), 68, WeightFormat::Q8_0, C.data(), 2, nullptr); }, "q8_0 K % 32");
-  expect_error("ERR_WEIGHT_FORMAT", [&] { atoma::parse_weight_format("q4_0"); }, "unknown format");
+  expect_error("ERR_WEIGHT_FORMAT", [&] { atoma::parse_weight_format("iq2_xxs"); }, "unknown format");
   expect_error("ERR_ALIAS", [&] {
     atoma::gemm_weights(1, 2, 8, A.data(), 8, A.data() + 16, 64, WeightFormat::F32, A.data() + 16, 2, nullptr);
   }, "C overlaps W");
