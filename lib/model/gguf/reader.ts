@@ -212,7 +212,7 @@ export function readGguf(source: string | Uint8Array): GgufFile {
 
   const tensors: GgufTensorInfo[] = raw.map(({ name, ggmlType, dims, rel }) => {
     const format = formatOfGgmlType(ggmlType);
-    if (format === undefined) fail('ERR_MODEL_UNSUPPORTED', `${what}: tensor '${name}' has type ${GGML_TYPE_NAMES[ggmlType] ?? ggmlType}; supported: F32, F16, BF16, Q8_0`);
+    if (format === undefined) fail('ERR_MODEL_UNSUPPORTED', `${what}: tensor '${name}' has type ${GGML_TYPE_NAMES[ggmlType] ?? ggmlType}; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4`);
     let elements = 1;
     for (const d of dims) {
       elements *= d;
