@@ -8,27 +8,17 @@ import { endianness } from 'node:os';
 import { fail } from '../../engine/errors.js';
 import { mapFile } from '../../engine/files.js';
 import {
-  GgufValueType, formatOfGgmlType, byteLength, GGML_TYPE_NAMES, Q8_0_BLOCK,
+  GgufValueType, formatOfGgmlType, blockWeights, byteLength, GGML_TYPE_NAMES,
   type GgufEntry, type GgufFile, type GgufNumericArray, type GgufScalar, type GgufTensorInfo,
 } from './types.js';
+import { BLOCK_TYPES } from './blocks.js';
 
 const MAGIC = 0x46554747; // "GGUF" read as little-endian u32
 const MAX_DIMS = 4; // GGML_MAX_DIMS
 const MAX_NESTING = 4;
 const utf8 = new TextDecoder('utf-8');
-
-/**
- * ggml's block geometry (type_traits blck_size, type_size) of every type id, read or not: a row
- * must hold whole blocks whatever the type, so a bad row length is refused as a shape error here,
- * independently of which types the compute path has learnt.
- */
-const GGML_BLOCK: Record<number, readonly [elements: number, bytes: number]> = {
-  0: [1, 4], 1: [1, 2], 2: [32, 18], 3: [32, 20], 6: [32, 22], 7: [32, 24], 8: [32, 34], 9: [32, 36],
-  10: [256, 84], 11: [256, 110], 12: [256, 144], 13: [256, 176], 14: [256, 210], 15: [256, 292],
-  16: [256, 66], 17: [256, 74], 18: [256, 98], 19: [256, 50], 20: [32, 18], 21: [256, 110], 22: [256, 82],
-  23: [256, 136], 24: [1, 1], 25: [1, 2], 26: [1, 4], 27: [1, 8], 28: [1, 8], 29: [256, 56], 30: [1, 2],
-  34: [256, 54], 35: [256, 66], 39: [32, 17],
-};
+/** The tensor types the engine reads, as refusals name them. */
+const SUPPORTED_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', ...Object.keys(BLOCK_TYPES).map((f) => f.toUpperCase())].join(', ');
 
 /** Bytes per element of fixed-size value types (strings and arrays are variable). */
 const FIXED_SIZE: Partial<Record<GgufValueType, number>> = {
@@ -212,14 +202,14 @@ export function readGguf(source: string | Uint8Array): GgufFile {
 
   const tensors: GgufTensorInfo[] = raw.map(({ name, ggmlType, dims, rel }) => {
     const format = formatOfGgmlType(ggmlType);
-    if (format === undefined) fail('ERR_MODEL_UNSUPPORTED', `${what}: tensor '${name}' has type ${GGML_TYPE_NAMES[ggmlType] ?? ggmlType}; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4`);
+    if (format === undefined) fail('ERR_MODEL_UNSUPPORTED', `${what}: tensor '${name}' has type ${GGML_TYPE_NAMES[ggmlType] ?? ggmlType}; supported: ${SUPPORTED_TYPES}`);
     let elements = 1;
     for (const d of dims) {
       elements *= d;
       // No ggml type packs a weight in under one bit: more elements than the file has bits is absurd.
       if (!Number.isSafeInteger(elements) || elements > bytes.length * 8) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' has absurd dimensions [${dims.join(', ')}]`);
     }
-    const block = GGML_BLOCK[ggmlType]?.[0] ?? (format === 'q8_0' ? Q8_0_BLOCK : 1);
+    const block = blockWeights(format);
     if (dims[0] % block !== 0) fail('ERR_MODEL_SHAPE', `${what}: ${GGML_TYPE_NAMES[ggmlType] ?? ggmlType} tensor '${name}' has a row of ${dims[0]} elements, not a whole number of ${block}-element blocks`);
     if (rel % alignment !== 0) fail('ERR_MODEL_FORMAT', `${what}: tensor '${name}' data offset ${rel} is not a multiple of the alignment ${alignment}`);
     const shape = dims.slice().reverse();
